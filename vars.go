@@ -1,0 +1,44 @@
+package tandem
+
+import "net"
+
+// Vars are the variables every stack file can interpolate. Under `tandem up`
+// they take local values; under `tandem serve` a preview's.
+type Vars struct {
+	Host      string // PREVIEW_HOST: "localhost:8080", "pr-7.previews.example.com"
+	URL       string // PREVIEW_URL: "http://localhost:8080"
+	Name      string // PREVIEW_NAME: "local", "pr-7"
+	GitSHA    string // GIT_SHA
+	GitBranch string // GIT_BRANCH
+	PRNumber  string // PR_NUMBER
+	// Secrets are the generated values of preview.secrets, by name.
+	Secrets map[string]string
+}
+
+// Env returns the variables as an environment, secrets included.
+func (v Vars) Env() map[string]string {
+	env := map[string]string{
+		"PREVIEW_HOST": v.Host,
+		"PREVIEW_URL":  v.URL,
+		"PREVIEW_NAME": v.Name,
+		"GIT_SHA":      v.GitSHA,
+		"GIT_BRANCH":   v.GitBranch,
+		"PR_NUMBER":    v.PRNumber,
+	}
+	for k, s := range v.Secrets {
+		env[k] = s
+	}
+	return env
+}
+
+// LocalVars are the values under `tandem up`, for a gateway listening on
+// listen (":8080", "127.0.0.1:9000"). A browser reaches a local gateway as
+// localhost, so that is the host, whatever address it is bound to.
+func LocalVars(listen string) Vars {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		port = "8080"
+	}
+	host := "localhost:" + port
+	return Vars{Host: host, URL: "http://" + host, Name: "local"}
+}
