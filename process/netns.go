@@ -1,0 +1,123 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// hostNetns is this process's own network namespace, captured before any
+// thread moves, so a thread that entered an instance's namespace can return.
+var hostNetns, hostNetnsErr = unix.Open("/proc/self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+
+// newNetns creates a network namespace with loopback up and returns it as an
+// open file. The namespace lives as long as the file or a process in it: no
+// name in /var/run/netns, so nothing outlives tandem by accident.
+func newNetns() (*os.File, error) {
+	if hostNetnsErr != nil {
+		return nil, fmt.Errorf("open own network namespace: %w", hostNetnsErr)
+	}
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// unshare changes only this thread's namespace; keep the goroutine on
+		// it until the thread is back in the host namespace.
+		runtime.LockOSThread()
+		f, err := unshareNetns()
+		if rerr := unix.Setns(hostNetns, unix.CLONE_NEWNET); rerr != nil {
+			// The thread is stuck in the new namespace. Exiting a locked
+			// goroutine would end the thread, and with it the Pdeathsig of any
+			// child it once started; park it instead.
+			ch <- result{nil, fmt.Errorf("return to host network namespace: %w", rerr)}
+			select {}
+		}
+		runtime.UnlockOSThread()
+		ch <- result{f, err}
+	}()
+	r := <-ch
+	return r.f, r.err
+}
+
+func unshareNetns() (*os.File, error) {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return nil, tandem.Errorf(tandem.EUNSUPPORTED,
+			"create a network namespace: %w (the process runtime needs root or CAP_SYS_ADMIN; run tandem as root, e.g. with sudo)", err)
+	}
+	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open new network namespace: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "netns")
+	if err := loopbackUp(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// loopbackUp sets "lo" up in the calling thread's network namespace.
+func loopbackUp() error {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("set loopback up: %w", err)
+	}
+	return nil
+}
+
+// dialIn connects to addr from inside the namespace ns. The socket is created
+// by a thread that entered ns, so it belongs to ns for its whole life; only
+// that thread ever enters ns, and it returns to the host namespace before the
+// scheduler may use it again. No address outside loopback is needed anywhere.
+func dialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	// A goroutine of its own, so that if the thread cannot return it parks
+	// here forever (see newNetns) instead of running the caller's code in a
+	// foreign namespace.
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("enter network namespace: %w", err)}
+			return
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		if rerr := unix.Setns(hostNetns, unix.CLONE_NEWNET); rerr != nil {
+			if c != nil {
+				c.Close()
+			}
+			ch <- result{nil, fmt.Errorf("return to host network namespace: %w", rerr)}
+			select {}
+		}
+		runtime.UnlockOSThread()
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}

@@ -1,0 +1,298 @@
+//go:build linux
+
+package process
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// pgSocketDir is where clients look for PostgreSQL's socket by default
+// (Debian's libpq, and the official image). Each instance mounts its own
+// directory there.
+const pgSocketDir = "/var/run/postgresql"
+
+// pgDataDir is the image's default PGDATA.
+const pgDataDir = "/var/lib/postgresql/data"
+
+// isPostgres reports whether image is the official PostgreSQL image, any tag.
+func isPostgres(image string) bool {
+	name, _, _ := strings.Cut(image, "@")
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	switch strings.TrimPrefix(strings.TrimPrefix(name, "docker.io/"), "library/") {
+	case "postgres":
+		return true
+	}
+	return false
+}
+
+// imageMajor is the major version an image tag asks for: "postgres:16.2" → 16.
+func imageMajor(image string) int {
+	i := strings.LastIndex(image, ":")
+	if i < 0 {
+		return 0
+	}
+	m := regexp.MustCompile(`^(\d+)`).FindString(image[i+1:])
+	n, _ := strconv.Atoi(m)
+	return n
+}
+
+type postgresBins struct {
+	dir     string // holds postgres and initdb
+	version string // "15.18"
+	major   int
+	uid     int // the account the server runs as; -1 when tandem is not root
+	gid     int
+}
+
+// postgresBins finds the machine's PostgreSQL server programs: on PATH, or
+// the newest of Debian's /usr/lib/postgresql/*/bin.
+func (r *Runtime) postgresBins() (*postgresBins, error) {
+	if r.postgres != nil {
+		return r.postgres, nil
+	}
+	var dirs []string
+	if p, err := exec.LookPath("postgres"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(found, func(i, j int) bool { return pgDirVersion(found[i]) > pgDirVersion(found[j]) })
+	dirs = append(dirs, found...)
+	for _, dir := range dirs {
+		if !isFile(filepath.Join(dir, "postgres")) || !isFile(filepath.Join(dir, "initdb")) {
+			continue
+		}
+		out, err := exec.Command(filepath.Join(dir, "postgres"), "--version").Output()
+		if err != nil {
+			continue
+		}
+		v := regexp.MustCompile(`(\d+)(\.\d+)?`).FindStringSubmatch(string(out))
+		if v == nil {
+			continue
+		}
+		b := &postgresBins{dir: dir, version: v[0], uid: -1, gid: -1}
+		b.major, _ = strconv.Atoi(v[1])
+		if os.Geteuid() == 0 {
+			// PostgreSQL refuses to run as root, as in the official image.
+			u, err := user.Lookup("postgres")
+			if err != nil {
+				return nil, tandem.Errorf(tandem.EUNSUPPORTED,
+					"PostgreSQL will not run as root and there is no \"postgres\" user to run it as: create one (useradd --system postgres)")
+			}
+			b.uid, _ = strconv.Atoi(u.Uid)
+			b.gid, _ = strconv.Atoi(u.Gid)
+		}
+		r.postgres = b
+		return b, nil
+	}
+	return nil, tandem.Errorf(tandem.EUNSUPPORTED,
+		"postgres images run as a local PostgreSQL server, and none was found (looked for postgres and initdb on PATH and in /usr/lib/postgresql/*/bin): install PostgreSQL (apt-get install postgresql)")
+}
+
+func pgDirVersion(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+// preparePostgres initialises the service's data directory the first time,
+// as the official image's entrypoint does, and returns the server's command.
+func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg shimConfig, stdout, stderr io.Writer) (shimConfig, error) {
+	bins, err := s.rt.postgresBins()
+	if err != nil {
+		return cfg, err
+	}
+	if want := imageMajor(svc.Image); want != 0 && want != bins.major {
+		fmt.Fprintf(stderr, "tandem: image %s runs as the local PostgreSQL %s\n", svc.Image, bins.version)
+	}
+	host := s.pgDataPath(svc, bins.major)
+	if err := os.MkdirAll(host, 0o700); err != nil {
+		return cfg, err
+	}
+	if s.pgSocket != "" && bins.uid >= 0 {
+		os.Chown(s.pgSocket, bins.uid, bins.gid)
+	}
+	cfg.UID, cfg.GID = bins.uid, bins.gid
+	if bins.uid >= 0 {
+		if err := os.Chown(host, bins.uid, bins.gid); err != nil {
+			return cfg, err
+		}
+		cfg.Env = mergeEnv(cfg.Env, "HOME=/var/lib/postgresql", "USER=postgres", "LOGNAME=postgres")
+	}
+	// The server sees its data where the image keeps it: a tmpfs over
+	// /var/lib/postgresql in its own mount namespace, with the data bound
+	// in. So it works even where the postgres account cannot walk the path
+	// to tandem's data directory (a root-only home, say).
+	pgdata := host
+	if fi, err := os.Stat("/var/lib/postgresql"); err == nil && fi.IsDir() {
+		pgdata = pgDataDir
+		cfg.Tmpfs = []string{"/var/lib/postgresql"}
+		cfg.Binds = []bind{{Src: host, Dst: pgdata}}
+	}
+	cfg.Dir = pgdata
+	cfg.Env = mergeEnv(cfg.Env, "PGDATA="+pgdata)
+
+	if !isFile(filepath.Join(host, "PG_VERSION")) {
+		if err := s.initPostgres(ctx, bins, cfg, host, svc.Environment, stdout, stderr); err != nil {
+			return cfg, fmt.Errorf("service %s: initialise PostgreSQL in %s: %w", svc.Name, host, err)
+		}
+	} else if v, _ := os.ReadFile(filepath.Join(host, "PG_VERSION")); strings.TrimSpace(string(v)) != strconv.Itoa(bins.major) {
+		return cfg, tandem.Errorf(tandem.ECONFLICT,
+			"service %s: the data in %s is from PostgreSQL %s, and this machine runs %s: remove the directory to start afresh",
+			svc.Name, host, strings.TrimSpace(string(v)), bins.version)
+	}
+	// Compose's command for the image is the server's argv: "postgres -c
+	// max_connections=200", or flags alone, as the image's entrypoint reads it.
+	args := svc.Command
+	if len(args) > 0 && (args[0] == "postgres" || args[0] == "postmaster") {
+		args = args[1:]
+	}
+	cfg.Argv = append([]string{filepath.Join(bins.dir, "postgres"), "-D", pgdata}, args...)
+	return cfg, nil
+}
+
+// pgDataPath is where the service keeps its data: the named volume mounted
+// at the image's PGDATA if the file declares one, else a directory of the
+// service's own. The major version is part of the path, so a machine with
+// other binaries starts afresh instead of failing on old data.
+func (s *Sandbox) pgDataPath(svc *tandem.Service, major int) string {
+	target := svc.Environment["PGDATA"]
+	if target == "" {
+		target = pgDataDir
+	}
+	for _, m := range svc.Mounts {
+		rel, err := filepath.Rel(m.Target, target)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		base := filepath.Join(s.spec.DataDir, "volumes", m.Source)
+		if m.Type == "bind" {
+			base = m.Source
+		}
+		return filepath.Join(base, rel)
+	}
+	return filepath.Join(s.spec.DataDir, "services", svc.Name, "pg"+strconv.Itoa(major))
+}
+
+// initPostgres does what the official image's docker-entrypoint.sh does for
+// an empty PGDATA: initdb with POSTGRES_USER and POSTGRES_PASSWORD, accept
+// password logins from anywhere (scram-sha-256, or POSTGRES_HOST_AUTH_METHOD),
+// listen on every address, and create POSTGRES_DB. Each step runs through the
+// shim, with the server's own mounts and account.
+// host is the data directory as tandem sees it; cfg.Dir as the server does.
+func (s *Sandbox) initPostgres(ctx context.Context, bins *postgresBins, cfg shimConfig, host string, env map[string]string, stdout, stderr io.Writer) error {
+	user := env["POSTGRES_USER"]
+	if user == "" {
+		user = "postgres"
+	}
+	db := env["POSTGRES_DB"]
+	if db == "" {
+		db = user
+	}
+	auth := env["POSTGRES_HOST_AUTH_METHOD"]
+	if auth == "" {
+		auth = "scram-sha-256"
+	}
+	password := env["POSTGRES_PASSWORD"]
+	if password == "" && auth != "trust" {
+		return tandem.Errorf(tandem.EINVALID,
+			"the database is uninitialized and no superuser password is set: set POSTGRES_PASSWORD (or POSTGRES_HOST_AUTH_METHOD=trust to allow every connection without one), as the postgres image requires")
+	}
+	pgdata := cfg.Dir
+	cfg.Dir = "/"
+	cfg.Env = mergeEnv(cfg.Env, "LC_ALL=C.UTF-8")
+	run := func(stdin io.Reader, out io.Writer, argv ...string) error {
+		c := cfg
+		c.Argv = argv
+		var tail bytes.Buffer
+		err := s.run(ctx, c, stdin, out, io.MultiWriter(stderr, &tail))
+		if err != nil && tail.Len() > 0 {
+			return fmt.Errorf("%w: %s", err, lastLine(strings.TrimSpace(tail.String())))
+		}
+		return err
+	}
+	args := []string{filepath.Join(bins.dir, "initdb"), "-D", pgdata,
+		"--username=" + user, "--encoding=UTF8", "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=" + auth}
+	if password != "" {
+		// A file only the server's account can read, in the instance's own
+		// socket directory (or beside the data), gone once initdb is done.
+		dir, inside := s.pgSocket, pgSocketDir
+		if dir == "" {
+			dir = filepath.Dir(host)
+			inside = dir
+		}
+		pw := filepath.Join(dir, ".pwfile")
+		if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
+			return err
+		}
+		defer os.Remove(pw)
+		if bins.uid >= 0 {
+			if err := os.Chown(pw, bins.uid, bins.gid); err != nil {
+				return err
+			}
+		}
+		args = append(args, "--pwfile="+filepath.Join(inside, ".pwfile"))
+	}
+	args = append(args, strings.Fields(env["POSTGRES_INITDB_ARGS"])...)
+	if err := run(nil, stdout, args...); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	conf := fmt.Sprintf("\n# added by tandem, as the postgres image does\nlisten_addresses = '*'\nunix_socket_directories = '%s'\n", pgSocketDir)
+	hba := fmt.Sprintf("\n# added by tandem, as the postgres image does\nhost all all all %s\n", auth)
+	if err := appendFile(filepath.Join(host, "postgresql.conf"), conf); err != nil {
+		return err
+	}
+	if err := appendFile(filepath.Join(host, "pg_hba.conf"), hba); err != nil {
+		return err
+	}
+	if db != "postgres" {
+		// Single-user mode needs no running server and no socket.
+		stmt := fmt.Sprintf("CREATE DATABASE \"%s\"\n", strings.ReplaceAll(db, `"`, `""`))
+		if err := run(strings.NewReader(stmt), io.Discard,
+			filepath.Join(bins.dir, "postgres"), "--single", "-D", pgdata, "postgres"); err != nil {
+			return fmt.Errorf("create database %s: %w", db, err)
+		}
+	}
+	fmt.Fprintf(stdout, "tandem: PostgreSQL %s initialised (user %s, database %s)\n", bins.version, user, db)
+	return nil
+}
+
+func appendFile(name, text string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

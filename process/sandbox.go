@@ -1,0 +1,238 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// Sandbox is one stack instance: a network namespace, a hosts file naming
+// its services, and the processes running in it.
+type Sandbox struct {
+	rt       *Runtime
+	spec     tandem.SandboxSpec
+	ns       *os.File
+	binds    []bind
+	pgSocket string // the instance's own PostgreSQL socket directory, if any
+	dialer   net.Dialer
+
+	mu     sync.Mutex
+	procs  map[*proc]struct{}
+	closed bool
+}
+
+var _ tandem.Sandbox = (*Sandbox)(nil)
+
+// DialContext connects to "service:port" inside the instance.
+func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "dial %q: %w", addr, err)
+	}
+	if !s.knows(host) {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "dial %q: no service %q in %s", addr, host, s.spec.Name)
+	}
+	if network == "tcp" || network == "tcp6" {
+		network = "tcp4"
+	}
+	return dialIn(ctx, s.ns, &s.dialer, network, net.JoinHostPort("127.0.0.1", port))
+}
+
+func (s *Sandbox) knows(host string) bool {
+	switch host {
+	case "localhost", "127.0.0.1":
+		return true
+	}
+	for _, name := range s.spec.Services {
+		if name == host {
+			return true
+		}
+	}
+	return false
+}
+
+// Start runs svc's command in the instance.
+func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr io.Writer) (tandem.Process, error) {
+	cfg := shimConfig{
+		Argv: svc.Argv(),
+		Env:  mergeEnv(baseEnv(), append([]string{"HOSTNAME=" + svc.Name}, svc.Env()...)...),
+		Dir:  workDir(svc),
+		UID:  -1, GID: -1,
+	}
+	if isPostgres(svc.Image) && svc.TandemCommand == nil {
+		var err error
+		if cfg, err = s.preparePostgres(ctx, svc, cfg, stdout, stderr); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Argv) == 0 {
+		return nil, s.rt.Check(svc)
+	}
+	return s.spawn(cfg, nil, stdout, stderr)
+}
+
+// Exec runs argv to completion in svc's directory and environment.
+func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, stdout, stderr io.Writer) error {
+	if len(argv) == 0 {
+		return tandem.Errorf(tandem.EINVALID, "exec in %s: empty command", svc.Name)
+	}
+	return s.run(ctx, shimConfig{
+		Argv: argv,
+		Env:  mergeEnv(baseEnv(), append([]string{"HOSTNAME=" + svc.Name}, svc.Env()...)...),
+		Dir:  workDir(svc),
+		UID:  -1, GID: -1,
+	}, nil, stdout, stderr)
+}
+
+// run spawns cfg and waits for it; canceling ctx kills it.
+func (s *Sandbox) run(ctx context.Context, cfg shimConfig, stdin io.Reader, stdout, stderr io.Writer) error {
+	p, err := s.spawn(cfg, stdin, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { p.Kill() })
+	defer stop()
+	err = p.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func workDir(svc *tandem.Service) string {
+	switch {
+	case svc.WorkingDir != "":
+		return svc.WorkingDir
+	case svc.Context != "":
+		return svc.Context
+	}
+	return "/"
+}
+
+func (s *Sandbox) spawn(cfg shimConfig, stdin io.Reader, stdout, stderr io.Writer) (*proc, error) {
+	cfg.Binds = append(append([]bind(nil), s.binds...), cfg.Binds...)
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{shimName},
+		Env:        []string{shimEnv + "=" + string(js)},
+		Stdin:      stdin,
+		Stdout:     stdout,
+		Stderr:     stderr,
+		ExtraFiles: []*os.File{s.ns}, // fd 3
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+			// If tandem dies, even by SIGKILL, the shim dies, and with the
+			// init of its PID namespace gone the kernel ends the rest.
+			Pdeathsig: syscall.SIGKILL,
+			// Ctrl-C in the terminal reaches tandem, which stops services
+			// in order, and not every process at once.
+			Setpgid: true,
+		},
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	s.procs[p] = struct{}{}
+	go func() {
+		p.err = exitError(cmd.Wait())
+		s.mu.Lock()
+		delete(s.procs, p)
+		s.mu.Unlock()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Close kills whatever still runs in the instance and releases its namespace.
+func (s *Sandbox) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	procs := make([]*proc, 0, len(s.procs))
+	for p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	for _, p := range procs {
+		p.Kill()
+	}
+	for _, p := range procs {
+		p.Wait()
+	}
+	return s.ns.Close()
+}
+
+// proc is a service's command, seen through its shim.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func (p *proc) Pid() int { return p.cmd.Process.Pid }
+
+// Signal goes to the shim, which forwards it to the command.
+func (p *proc) Signal(sig os.Signal) error {
+	err := p.cmd.Process.Signal(sig)
+	if errors.Is(err, os.ErrProcessDone) {
+		return nil
+	}
+	return err
+}
+
+// Kill ends the shim, and the kernel ends its whole PID namespace.
+func (p *proc) Kill() error { return p.Signal(syscall.SIGKILL) }
+
+func (p *proc) Wait() error {
+	<-p.done
+	return p.err
+}
+
+func exitError(err error) error {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok {
+		return err
+	}
+	if ws.Signaled() {
+		return &tandem.ExitError{Code: 128 + int(ws.Signal()), Signal: signalName(ws.Signal())}
+	}
+	return &tandem.ExitError{Code: ws.ExitStatus()}
+}
+
+func signalName(s syscall.Signal) string {
+	if n := unix.SignalName(s); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(s))
+}

@@ -1,0 +1,197 @@
+//go:build linux
+
+package process
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The shim is tandem itself, re-executed under this argv[0]. It is started in
+// a new PID and mount namespace, joins the instance's network namespace (fd
+// 3), mounts the instance's /etc/hosts, and runs the service's command as
+// its only child. Being PID 1 of the namespace it reaps orphans, forwards
+// signals to the command as Docker does to a container's main process, and
+// when the command ends, the kernel ends everything else in the namespace:
+// no service can leave a process behind. It is written by hand because Go's
+// os/exec cannot join an existing namespace before exec.
+const shimName = "tandem-nsexec"
+
+// shimEnv carries the shim's config; the command never sees it.
+const shimEnv = "TANDEM_NSEXEC_CONFIG"
+
+type shimConfig struct {
+	Argv  []string `json:"argv"`
+	Env   []string `json:"env"`
+	Dir   string   `json:"dir"`
+	Tmpfs []string `json:"tmpfs"` // mounted first; binds into them make their target
+	Binds []bind   `json:"binds"`
+	UID   int      `json:"uid"` // -1: keep
+	GID   int      `json:"gid"`
+}
+
+type bind struct {
+	Src string `json:"src"`
+	Dst string `json:"dst"`
+}
+
+// Init runs the shim when this process was started as one, and never returns
+// then. Programs using the process runtime call it first thing in main (and
+// in TestMain).
+func Init() {
+	if filepath.Base(os.Args[0]) != shimName {
+		return
+	}
+	os.Exit(shimMain())
+}
+
+func shimMain() int {
+	var cfg shimConfig
+	if err := json.Unmarshal([]byte(os.Getenv(shimEnv)), &cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: shim config: %v\n", err)
+		return 125
+	}
+	// setns changes only this thread; the command is forked from it.
+	runtime.LockOSThread()
+	if err := shimSetup(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: %v\n", err)
+		return 125
+	}
+	path, err := lookPath(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: %v\n", err)
+		if os.IsPermission(err) {
+			return 126
+		}
+		return 127
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	sys := &syscall.SysProcAttr{}
+	if cfg.UID >= 0 {
+		sys.Credential = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID)}
+	}
+	pid, err := syscall.ForkExec(path, cfg.Argv, &syscall.ProcAttr{
+		Dir: cfg.Dir, Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: run %s: %v\n", cfg.Argv[0], err)
+		return 126
+	}
+	go func() {
+		for s := range sigs {
+			syscall.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+	for {
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tandem: wait: %v\n", err)
+			return 125
+		}
+		if wpid != pid {
+			continue // an orphan reparented to us
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}
+
+func shimSetup(cfg shimConfig) error {
+	if err := unix.Setns(3, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("join network namespace: %w", err)
+	}
+	unix.Close(3)
+	// Our mounts must not propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	for _, dir := range cfg.Tmpfs {
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+		}
+	}
+	for _, b := range cfg.Binds {
+		if underAny(b.Dst, cfg.Tmpfs) {
+			// Only inside our own tmpfs: never create anything on the host.
+			if err := os.MkdirAll(b.Dst, 0o755); err != nil {
+				return err
+			}
+		}
+		if err := unix.Mount(b.Src, b.Dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", b.Src, b.Dst, err)
+		}
+	}
+	// A /proc of our own PID namespace, so ps and pid files agree with kill.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	return nil
+}
+
+func underAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if rel, err := filepath.Rel(d, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return true
+		}
+	}
+	return false
+}
+
+// lookPath finds argv[0] as a shell would: a name with a slash relative to
+// the working directory, a bare name on the command's own PATH.
+func lookPath(cfg shimConfig) (string, error) {
+	name := cfg.Argv[0]
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cfg.Dir, p)
+		}
+		return p, executable(p)
+	}
+	path := "/usr/local/bin:/usr/bin:/bin"
+	for _, kv := range cfg.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cfg.Dir, p)
+		}
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: command not found (PATH=%s)", name, path)
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return &os.PathError{Op: "exec", Path: p, Err: os.ErrPermission}
+	}
+	return nil
+}
