@@ -82,7 +82,11 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 	if len(cfg.Argv) == 0 {
 		return nil, s.rt.Check(svc)
 	}
-	return s.spawn(cfg, nil, stdout, stderr)
+	p, err := s.spawn(cfg, nil, stdout, stderr)
+	if err != nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "service %s: %w", svc.Name, err)
+	}
+	return p, nil
 }
 
 // Exec runs argv to completion in svc's directory and environment.
@@ -101,6 +105,11 @@ func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, 
 // run spawns cfg and waits for it; canceling ctx kills it.
 func (s *Sandbox) run(ctx context.Context, cfg shimConfig, stdin io.Reader, stdout, stderr io.Writer) error {
 	p, err := s.spawn(cfg, stdin, stdout, stderr)
+	var se *startError
+	if errors.As(err, &se) {
+		// For a command run to completion, "not found" is its exit status.
+		return se.proc.Wait()
+	}
 	if err != nil {
 		return err
 	}
@@ -129,6 +138,11 @@ func (s *Sandbox) spawn(cfg shimConfig, stdin io.Reader, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{shimName},
@@ -136,7 +150,7 @@ func (s *Sandbox) spawn(cfg shimConfig, stdin io.Reader, stdout, stderr io.Write
 		Stdin:      stdin,
 		Stdout:     stdout,
 		Stderr:     stderr,
-		ExtraFiles: []*os.File{s.ns}, // fd 3
+		ExtraFiles: []*os.File{s.ns, wr}, // shimNetnsFD, shimReportFD
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
 			// If tandem dies, even by SIGKILL, the shim dies, and with the
@@ -148,15 +162,20 @@ func (s *Sandbox) spawn(cfg shimConfig, stdin io.Reader, stdout, stderr io.Write
 		},
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
+		wr.Close()
 		return nil, tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	wr.Close()
+	if err != nil {
+		s.mu.Unlock()
 		return nil, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	s.procs[p] = struct{}{}
+	s.mu.Unlock()
 	go func() {
 		p.err = exitError(cmd.Wait())
 		s.mu.Lock()
@@ -164,8 +183,29 @@ func (s *Sandbox) spawn(cfg shimConfig, stdin io.Reader, stdout, stderr io.Write
 		s.mu.Unlock()
 		close(p.done)
 	}()
+	// Wait for the shim to say the command runs: a signal sent before that
+	// could be lost, and a command that cannot run is a start error.
+	var rep shimReport
+	if err := json.NewDecoder(rd).Decode(&rep); err != nil || rep.Error != "" {
+		if rep.Error != "" {
+			// The shim ends by itself, with the shell's status for it.
+			p.Wait()
+			return p, &startError{msg: rep.Error, proc: p}
+		}
+		p.Kill()
+		return nil, fmt.Errorf("start %s: the shim ended before the command ran: %v", cfg.Argv[0], p.Wait())
+	}
 	return p, nil
 }
+
+// startError is a command that could not run: not found, not executable.
+// Its proc has ended with the shell's status for it (127, 126).
+type startError struct {
+	msg  string
+	proc *proc
+}
+
+func (e *startError) Error() string { return e.msg }
 
 // Close kills whatever still runs in the instance and releases its namespace.
 func (s *Sandbox) Close() error {

@@ -28,6 +28,19 @@ const shimName = "tandem-nsexec"
 // shimEnv carries the shim's config; the command never sees it.
 const shimEnv = "TANDEM_NSEXEC_CONFIG"
 
+// The shim's file descriptors: the instance's network namespace, and a pipe
+// on which it reports that the command runs (and signals will reach it), or
+// why it could not start.
+const (
+	shimNetnsFD  = 3
+	shimReportFD = 4
+)
+
+type shimReport struct {
+	Pid   int    `json:"pid,omitempty"` // inside the namespace
+	Error string `json:"error,omitempty"`
+}
+
 type shimConfig struct {
 	Argv  []string `json:"argv"`
 	Env   []string `json:"env"`
@@ -54,25 +67,30 @@ func Init() {
 }
 
 func shimMain() int {
+	report := os.NewFile(shimReportFD, "report")
+	fail := func(code int, err error) int {
+		fmt.Fprintf(os.Stderr, "tandem: %v\n", err)
+		json.NewEncoder(report).Encode(shimReport{Error: err.Error()})
+		return code
+	}
 	var cfg shimConfig
 	if err := json.Unmarshal([]byte(os.Getenv(shimEnv)), &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "tandem: shim config: %v\n", err)
-		return 125
+		return fail(125, fmt.Errorf("shim config: %w", err))
 	}
 	// setns changes only this thread; the command is forked from it.
 	runtime.LockOSThread()
 	if err := shimSetup(cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "tandem: %v\n", err)
-		return 125
+		return fail(125, err)
 	}
 	path, err := lookPath(cfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tandem: %v\n", err)
 		if os.IsPermission(err) {
-			return 126
+			return fail(126, err)
 		}
-		return 127
+		return fail(127, err)
 	}
+	// Signals that arrive from here on wait in the channel until the
+	// command exists to receive them.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
@@ -84,9 +102,10 @@ func shimMain() int {
 		Dir: cfg.Dir, Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tandem: run %s: %v\n", cfg.Argv[0], err)
-		return 126
+		return fail(126, fmt.Errorf("run %s: %w", cfg.Argv[0], err))
 	}
+	json.NewEncoder(report).Encode(shimReport{Pid: pid})
+	report.Close()
 	go func() {
 		for s := range sigs {
 			syscall.Kill(pid, s.(syscall.Signal))
@@ -113,10 +132,10 @@ func shimMain() int {
 }
 
 func shimSetup(cfg shimConfig) error {
-	if err := unix.Setns(3, unix.CLONE_NEWNET); err != nil {
+	if err := unix.Setns(shimNetnsFD, unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("join network namespace: %w", err)
 	}
-	unix.Close(3)
+	unix.Close(shimNetnsFD)
 	// Our mounts must not propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)

@@ -1,0 +1,262 @@
+package supervisor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/process"
+)
+
+func TestMain(m *testing.M) {
+	process.Init()
+	os.Exit(m.Run())
+}
+
+// journal is a file the test's services append events to.
+type journal string
+
+func (j journal) lines(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(string(j))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// sh is a service running a shell script that may write to the journal as $J.
+func sh(name, script string, j journal) *tandem.Service {
+	return &tandem.Service{
+		Name: name, Context: "/", StopGrace: 5 * time.Second,
+		Command:     []string{"sh", "-c", script},
+		Environment: map[string]string{"J": string(j)},
+	}
+}
+
+// daemon runs until SIGTERM, recording its start and stop.
+func daemon(name string, j journal) *tandem.Service {
+	return sh(name, `echo start-`+name+` >> "$J"; trap 'echo stop-`+name+` >> "$J"; exit 0' TERM; while :; do sleep 0.1; done`, j)
+}
+
+func healthy(svc *tandem.Service, test string) *tandem.Service {
+	svc.Healthcheck = &tandem.Healthcheck{Test: []string{"CMD-SHELL", test}, Interval: 200 * time.Millisecond, Timeout: 2 * time.Second, Retries: 5}
+	return svc
+}
+
+func dep(service string, c tandem.Condition) tandem.Dependency {
+	return tandem.Dependency{Service: service, Condition: c, Required: true}
+}
+
+type capture struct {
+	mu    sync.Mutex
+	lines []Line
+}
+
+func (c *capture) add(l Line) { c.mu.Lock(); c.lines = append(c.lines, l); c.mu.Unlock() }
+
+func (c *capture) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for _, l := range c.lines {
+		b.WriteString(l.Service + " | " + l.Text + "\n")
+	}
+	return b.String()
+}
+
+func run(t *testing.T, services ...*tandem.Service) (*Supervisor, *capture, error) {
+	t.Helper()
+	slices.SortFunc(services, func(a, b *tandem.Service) int { return strings.Compare(a.Name, b.Name) })
+	out := &capture{}
+	s := New(Options{
+		Stack:   &tandem.Stack{Name: "test", Services: services},
+		Runtime: process.New(), Name: "t", DataDir: t.TempDir(), Output: out.add,
+	})
+	t.Cleanup(func() { s.Down(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s, out, s.Up(ctx)
+}
+
+func TestConditionsOrderTheStart(t *testing.T) {
+	j := journal(filepath.Join(t.TempDir(), "journal"))
+	ready := filepath.Join(t.TempDir(), "db-ready")
+	// db becomes healthy only after a while; migrate must wait for that,
+	// and api for migrate to complete.
+	db := healthy(sh("db", `echo start-db >> "$J"; sleep 0.6; touch `+ready+`; echo healthy-db >> "$J"; trap 'exit 0' TERM; while :; do sleep 0.1; done`, j), "test -e "+ready)
+	migrate := sh("migrate", `echo migrate >> "$J"; sleep 0.3; echo migrated >> "$J"`, j)
+	migrate.DependsOn = []tandem.Dependency{dep("db", tandem.ServiceHealthy)}
+	api := daemon("api", j)
+	api.DependsOn = []tandem.Dependency{dep("db", tandem.ServiceHealthy), dep("migrate", tandem.ServiceCompletedSuccessfully)}
+	web := daemon("web", j)
+	web.DependsOn = []tandem.Dependency{dep("api", tandem.ServiceStarted)}
+
+	s, out, err := run(t, db, migrate, api, web)
+	if err != nil {
+		t.Fatalf("Up: %v\n%s", err, out.text())
+	}
+	// Up returns once api and web run; their first line may come a moment later.
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); len(got) < 6 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = j.lines(t)
+	}
+	want := []string{"start-db", "healthy-db", "migrate", "migrated", "start-api", "start-web"}
+	// web may write before api's own echo lands; everything else is ordered.
+	if len(got) != len(want) || !slices.Equal(got[:4], want[:4]) {
+		t.Fatalf("journal %v, want %v", got, want)
+	}
+	states := map[string]State{}
+	for _, st := range s.Status() {
+		states[st.Service] = st.State
+	}
+	if states["db"] != Healthy || states["migrate"] != Exited || states["api"] != Running || states["web"] != Running {
+		t.Errorf("states %v", states)
+	}
+	if err := s.Ready("api"); err != nil {
+		t.Errorf("api not ready: %v", err)
+	}
+	if err := s.Ready("migrate"); err == nil || !strings.Contains(err.Error(), "migrate exited with code 0") {
+		t.Errorf("Ready(migrate) = %v", err)
+	}
+
+	// Down stops dependents first.
+	if err := s.Down(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got = j.lines(t)
+	iWeb, iAPI := slices.Index(got, "stop-web"), slices.Index(got, "stop-api")
+	if iWeb < 0 || iAPI < 0 || iWeb > iAPI {
+		t.Errorf("stop order %v: want web stopped before api", got)
+	}
+}
+
+func TestFailedDependencyFailsDependents(t *testing.T) {
+	j := journal(filepath.Join(t.TempDir(), "journal"))
+	migrate := sh("migrate", `echo "applying 0002"; echo "django.db.utils.ProgrammingError: relation does not exist" >&2; exit 3`, j)
+	api := daemon("api", j)
+	api.DependsOn = []tandem.Dependency{dep("migrate", tandem.ServiceCompletedSuccessfully)}
+	s, out, err := run(t, migrate, api)
+	if err == nil || !strings.Contains(err.Error(), "service api: dependency migrate did not complete successfully: exit code 3") {
+		t.Fatalf("Up error = %v", err)
+	}
+	if slices.Contains(j.lines(t), "start-api") {
+		t.Error("api started although its dependency failed")
+	}
+	text := out.text()
+	for _, want := range []string{"migrate | applying 0002", "migrate | django.db.utils.ProgrammingError", "migrate | tandem: migrate exited with code 3"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if st := s.Status()[0]; st.Service != "api" || st.State != Failed {
+		t.Errorf("api status %+v", st)
+	}
+	logs, _ := os.ReadFile(filepath.Join(s.opts.DataDir, "logs", "migrate.log"))
+	if !strings.Contains(string(logs), "ProgrammingError") {
+		t.Errorf("log file: %q", logs)
+	}
+}
+
+func TestUnhealthyDependency(t *testing.T) {
+	j := journal(filepath.Join(t.TempDir(), "journal"))
+	db := daemon("db", j)
+	db.Healthcheck = &tandem.Healthcheck{Test: []string{"CMD", "false"}, Interval: 100 * time.Millisecond, Timeout: time.Second, Retries: 3}
+	api := daemon("api", j)
+	api.DependsOn = []tandem.Dependency{dep("db", tandem.ServiceHealthy)}
+	s, _, err := run(t, db, api)
+	if err == nil || !strings.Contains(err.Error(), "dependency db is unhealthy") {
+		t.Fatalf("Up error = %v", err)
+	}
+	if err := s.Ready("db"); err == nil || err.Error() != "db is unhealthy" {
+		t.Errorf("Ready(db) = %v", err)
+	}
+}
+
+func TestRestartPolicyAndStopStart(t *testing.T) {
+	j := journal(filepath.Join(t.TempDir(), "journal"))
+	flaky := sh("worker", `echo run >> "$J"; n=$(grep -c run "$J"); [ "$n" -ge 3 ] && exec sleep 1000; exit 1`, j)
+	flaky.Restart = tandem.RestartOnFailure
+	s, out, err := run(t, flaky)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Status()[0].Restarts < 2 || s.Status()[0].State != Running {
+		if time.Now().After(deadline) {
+			t.Fatalf("not restarted to running: %+v\n%s", s.Status()[0], out.text())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A stop on request is not a failure, and no policy brings it back.
+	if err := s.Stop(context.Background(), "worker"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status()[0]; st.State != Stopped {
+		t.Fatalf("after Stop: %+v", st)
+	}
+	if err := s.Ready("worker"); err == nil || err.Error() != "worker is stopped" {
+		t.Errorf("Ready = %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if st := s.Status()[0]; st.State != Stopped {
+		t.Fatalf("restarted after a stop: %+v", st)
+	}
+	if err := s.Start(context.Background(), "worker"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready("worker"); err != nil {
+		t.Errorf("after Start: %v", err)
+	}
+	if err := s.Start(context.Background(), "nope"); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		t.Errorf("Start(nope) = %v", err)
+	}
+}
+
+func TestStopKillsAfterGrace(t *testing.T) {
+	j := journal(filepath.Join(t.TempDir(), "journal"))
+	stubborn := sh("stubborn", `trap '' TERM; echo up; while :; do sleep 0.1; done`, j)
+	stubborn.StopGrace = 300 * time.Millisecond
+	s, out, err := run(t, stubborn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its trap must be set before the signal comes, as with any program.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.text(), "stubborn | up"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("never came up")
+		}
+	}
+	start := time.Now()
+	s.Stop(context.Background(), "stubborn")
+	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Errorf("stop took %s", d)
+	}
+	if !strings.Contains(out.text(), "did not stop within 300ms: killing it") {
+		t.Errorf("output:\n%s", out.text())
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	var got []string
+	w := &lineWriter{emit: func(s string) { got = append(got, s) }}
+	w.Write([]byte("one\ntw"))
+	w.Write([]byte("o\r\nthree"))
+	w.Flush()
+	if !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Errorf("%q", got)
+	}
+	r := newRing(3)
+	for _, s := range []string{"a", "b", "c", "d"} {
+		r.add(s)
+	}
+	if !slices.Equal(r.tail(10), []string{"b", "c", "d"}) || !slices.Equal(r.tail(2), []string{"c", "d"}) {
+		t.Errorf("ring %q", r.tail(10))
+	}
+}
