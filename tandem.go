@@ -28,6 +28,9 @@ type Stack struct {
 	// Disabled names services that exist in the file but whose profiles are
 	// not active, so a route to one can be told apart from a typo.
 	Disabled []string
+	// Profiles are the profiles of each service that names some, enabled or
+	// not, by service name: what would enable a disabled service.
+	Profiles map[string][]string
 
 	Routes  []Route
 	Preview Preview
