@@ -3,6 +3,8 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +86,36 @@ func (u *unit) checkHealth(p tandem.Process, gen int) {
 			wait = interval
 		}
 	}
+}
+
+// awaitPorts marks process gen Running once every port accepts a connection
+// inside the instance. It never fails the service: one that never listens
+// stays Starting, and the gateway says so.
+func (u *unit) awaitPorts(gen int, ports []int) {
+	for _, port := range ports {
+		addr := net.JoinHostPort(u.svc.Name, strconv.Itoa(port))
+		for {
+			u.mu.Lock()
+			current := gen == u.gen && u.st.State == Starting
+			u.mu.Unlock()
+			if !current {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			c, err := u.sup.sandbox().DialContext(ctx, "tcp", addr)
+			cancel()
+			if err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	u.mu.Lock()
+	if gen == u.gen && u.st.State == Starting {
+		u.setLocked(func(st *Status) { st.State = Running })
+	}
+	u.mu.Unlock()
 }
 
 // healthArgv turns a Compose healthcheck test into a command line.

@@ -33,6 +33,10 @@ type Options struct {
 	Logger *slog.Logger
 	// TailLines is how many lines of output a failure report shows (10).
 	TailLines int
+	// Routed are the ports the gateway sends traffic to, by service. A
+	// routed service without a healthcheck is Starting, not Running, until
+	// they accept connections: it is up when its routes work.
+	Routed map[string][]int
 }
 
 // Supervisor runs one stack instance.

@@ -260,3 +260,36 @@ func TestLineWriter(t *testing.T) {
 		t.Errorf("ring %q", r.tail(10))
 	}
 }
+
+func TestRoutedServiceIsUpWhenItsPortAnswers(t *testing.T) {
+	// It listens only after a while, as next start does.
+	web := sh("web", `sleep 0.8; exec /usr/bin/python3 -m http.server 3000 --bind 0.0.0.0`, "")
+	out := &capture{}
+	s := New(Options{
+		Stack:   &tandem.Stack{Name: "test", Services: []*tandem.Service{web}},
+		Runtime: process.New(), Name: "t", DataDir: t.TempDir(), Output: out.add,
+		Routed: map[string][]int{"web": {3000}},
+	})
+	t.Cleanup(func() { s.Down(context.Background()) })
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		if err := s.Ready("web"); err == nil || err.Error() != "web is starting" {
+			t.Errorf("before it listens: Ready = %v", err)
+		}
+	}()
+	began := time.Now()
+	if err := s.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(began) < 800*time.Millisecond {
+		t.Errorf("Up returned after %s, before the port answered", time.Since(began))
+	}
+	c, err := s.DialContext(context.Background(), "tcp", "web:3000")
+	if err != nil {
+		t.Fatalf("Up returned but web:3000 refuses: %v", err)
+	}
+	c.Close()
+	if err := s.Ready("web"); err != nil {
+		t.Errorf("after Up: %v", err)
+	}
+}

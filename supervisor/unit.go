@@ -145,16 +145,20 @@ func (u *unit) start(ctx context.Context) error {
 	u.mu.Lock()
 	u.proc = p
 	u.started = true
+	ports := u.sup.opts.Routed[u.svc.Name]
 	u.setLocked(func(st *Status) {
 		st.State, st.Pid, st.ExitCode, st.Error, st.Health = Running, p.Pid(), 0, "", ""
-		if u.svc.Healthcheck != nil {
+		if u.svc.Healthcheck != nil || len(ports) > 0 {
 			st.State = Starting
 		}
 	})
 	u.mu.Unlock()
 	go u.watch(p, gen)
-	if u.svc.Healthcheck != nil {
+	switch {
+	case u.svc.Healthcheck != nil:
 		go u.checkHealth(p, gen)
+	case len(ports) > 0:
+		go u.awaitPorts(gen, ports)
 	}
 	return nil
 }
