@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// Hop-by-hop headers, and any header the Connection header names, belong to
+// one connection and must not cross the gateway in either direction.
+func TestHopByHopHeaders(t *testing.T) {
+	svc := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Connection", "X-Backend-Secret")
+		h.Set("X-Backend-Secret", "internal")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Proxy-Authenticate", "Basic")
+		h.Set("X-End-To-End", "kept")
+		_ = json.NewEncoder(w).Encode(r.Header)
+	})
+	h := newHarness(t, Options{}, []tandem.Route{webRoute}, map[string]http.Handler{"web:3000": svc})
+
+	res, body := h.raw("/",
+		"Connection: keep-alive, X-Client-Secret",
+		"X-Client-Secret: s3cret",
+		"Keep-Alive: timeout=30",
+		"Proxy-Connection: keep-alive",
+		"Proxy-Authorization: Basic Zm9vOmJhcg==",
+		"Upgrade: h2c",
+		"Te: trailers, deflate",
+		"X-End-To-End: kept",
+	)
+	var got http.Header
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	for _, k := range []string{"Connection", "X-Client-Secret", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Upgrade"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("service received hop-by-hop %s: %q", k, v)
+		}
+	}
+	if v := got.Get("Te"); v != "trailers" {
+		t.Errorf("service received Te %q, want only trailers", v)
+	}
+	if v := got.Get("X-End-To-End"); v != "kept" {
+		t.Errorf("service received X-End-To-End %q", v)
+	}
+
+	for _, k := range []string{"X-Backend-Secret", "Keep-Alive", "Proxy-Authenticate"} {
+		if v, ok := res.Header[k]; ok {
+			t.Errorf("client received hop-by-hop %s: %q", k, v)
+		}
+	}
+	if v := res.Header.Get("X-End-To-End"); v != "kept" {
+		t.Errorf("client received X-End-To-End %q", v)
+	}
+}
