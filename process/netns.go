@@ -18,12 +18,32 @@ import (
 // thread moves, so a thread that entered an instance's namespace can return.
 var hostNetns, hostNetnsErr = unix.Open("/proc/self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 
+// errPrivilege says what the process runtime needs and does not have.
+var errPrivilege = tandem.Errorf(tandem.EUNSUPPORTED,
+	"the process runtime makes a network namespace per stack instance and enters it, which needs root (or CAP_SYS_ADMIN): run tandem as root, for example with sudo")
+
+// Available reports whether this process may make and enter network
+// namespaces, before any work that would be wasted if it may not.
+func Available() error {
+	if hostNetnsErr != nil {
+		return fmt.Errorf("open own network namespace: %w", hostNetnsErr)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// Entering our own namespace changes nothing but needs the privilege
+	// every dial into an instance needs.
+	if err := unix.Setns(hostNetns, unix.CLONE_NEWNET); err != nil {
+		return errPrivilege
+	}
+	return nil
+}
+
 // newNetns creates a network namespace with loopback up and returns it as an
 // open file. The namespace lives as long as the file or a process in it: no
 // name in /var/run/netns, so nothing outlives tandem by accident.
 func newNetns() (*os.File, error) {
-	if hostNetnsErr != nil {
-		return nil, fmt.Errorf("open own network namespace: %w", hostNetnsErr)
+	if err := Available(); err != nil {
+		return nil, err
 	}
 	type result struct {
 		f   *os.File
@@ -51,8 +71,7 @@ func newNetns() (*os.File, error) {
 
 func unshareNetns() (*os.File, error) {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return nil, tandem.Errorf(tandem.EUNSUPPORTED,
-			"create a network namespace: %w (the process runtime needs root or CAP_SYS_ADMIN; run tandem as root, e.g. with sudo)", err)
+		return nil, errPrivilege
 	}
 	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
