@@ -1,0 +1,37 @@
+# tandem: run `make help` for what is here.
+
+GO      ?= go
+SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+LISTEN  ?= :8080
+EXAMPLE ?= examples/django-nextjs/docker-compose.yml
+
+.PHONY: help deps build example test vet fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+deps: ## install what the example and the tests need (Debian packages)
+	@scripts/install-deps
+
+build: ## build bin/tandem
+	$(GO) build -o bin/tandem ./cmd/tandem
+
+example: deps build ## run the example stack behind the gateway on $(LISTEN) (Ctrl-C stops it)
+	$(SUDO) bin/tandem up -f $(EXAMPLE) --listen $(LISTEN)
+
+test: deps vet ## run the whole test suite (as root: it makes network namespaces)
+	$(SUDO) $(GO) test -count=1 -timeout 20m ./...
+
+vet: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "$$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$t || exit 1; \
+	  done; \
+	done
+
+clean: ## remove bin/ and the example's data directory
+	rm -rf bin examples/django-nextjs/.tandem

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/build"
+	"github.com/tandem-dev/tandem/check"
+	"github.com/tandem-dev/tandem/gateway"
+	"github.com/tandem-dev/tandem/httpapi"
+	"github.com/tandem-dev/tandem/process"
+	"github.com/tandem-dev/tandem/supervisor"
+)
+
+type upCmd struct {
+	stack   stackFlags
+	listen  string
+	noBuild bool
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func newUpCmd(stdout, stderr io.Writer) *cobra.Command {
+	c := &upCmd{stdout: stdout, stderr: stderr}
+	cmd := &cobra.Command{
+		Use:   "up [-f compose.yml] [--listen :8080]",
+		Short: "Run the stack locally behind the gateway; Ctrl-C stops it all",
+		Long: `Run every service of the stack as a local program, in a network namespace of
+the stack's own, behind the gateway on --listen.
+
+Before the services start, each one's x-tandem.build step runs in its build
+context (skipped when nothing it reads has changed). Services start as their
+depends_on conditions allow; their output is shown interleaved, one prefix per
+service. Ctrl-C or SIGTERM stops them all, dependents first; a second Ctrl-C
+kills them at once.
+
+While it runs, "tandem ps", "tandem logs", "tandem stop/start/restart SERVICE"
+act on it (run them with the same -f or --data).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context()) },
+	}
+	c.stack.register(cmd, true)
+	cmd.Flags().StringVar(&c.listen, "listen", ":8080", "address of the gateway")
+	cmd.Flags().BoolVar(&c.noBuild, "no-build", false, "do not run x-tandem.build steps")
+	return cmd
+}
+
+func (c *upCmd) run(ctx context.Context) error {
+	files, err := c.stack.stackFiles()
+	if err != nil {
+		return err
+	}
+	dataDir, err := c.stack.dataDir(files)
+	if err != nil {
+		return err
+	}
+	// The port first: if it is taken, say so before building anything.
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return tandem.Errorf(tandem.ECONFLICT, "gateway: %w (choose another with --listen)", err)
+	}
+	defer ln.Close()
+	vars := tandem.LocalVars(listenAddr(c.listen, ln))
+
+	st, err := loadStack(ctx, &c.stack, files, vars, dataDir)
+	if err != nil {
+		return err
+	}
+	rt := process.New()
+	if failed := printProblems(c.stderr, check.Stack(st, rt.Check)); failed {
+		return exitError(1)
+	}
+	if err := process.Available(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dataDir, "logs"), 0o755); err != nil {
+		return err
+	}
+
+	names := make([]string, 0, len(st.Services))
+	for _, s := range st.Services {
+		names = append(names, s.Name)
+	}
+	con := newConsole(c.stdout, names)
+	logFile, err := os.OpenFile(filepath.Join(dataDir, "logs", "tandem.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logger := slog.New(slog.NewMultiHandler(&consoleHandler{c: con}, slog.NewJSONHandler(logFile, nil)))
+	accessFile, err := os.OpenFile(filepath.Join(dataDir, "logs", "access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer accessFile.Close()
+
+	soft, hard, stopSignals := signalContext(ctx)
+	defer stopSignals()
+
+	routed := map[string][]int{}
+	for _, r := range st.Routes {
+		routed[r.Service] = append(routed[r.Service], r.Port)
+	}
+	sup := supervisor.New(supervisor.Options{
+		Stack: st, Runtime: rt, Name: vars.Name, DataDir: dataDir, Output: con.line, Logger: logger, Routed: routed,
+	})
+	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(accessFile, nil))})
+	gw.Set(&gateway.Table{Default: &gateway.Site{Name: vars.Name, Routes: st.Routes, Dial: sup.DialContext, Ready: sup.Ready}})
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second}
+	go srv.Serve(ln)
+
+	ctl, err := serveControl(socketPath(dataDir), sup)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+
+	con.say("%s: data in %s; gateway on %s", st.Name, dataDir, vars.URL)
+	err = c.runBuilds(soft, st, con)
+	if err == nil {
+		err = sup.Up(soft)
+	}
+	switch {
+	case soft.Err() != nil:
+		// Interrupted while starting: stop what started.
+	case err != nil:
+		con.say("could not start the stack:\n%s", indent(err.Error()))
+	default:
+		con.say("%s is up at %s", st.Name, vars.URL)
+		for _, r := range st.Routes {
+			con.say("  %-10s → %s%s", r.Path, r.Target(), map[bool]string{true: " (prefix stripped)"}[r.StripPrefix])
+		}
+		<-soft.Done()
+	}
+
+	con.say("stopping (Ctrl-C again to kill)")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	srv.Shutdown(shutdownCtx)
+	cancel()
+	if derr := sup.Down(hard); derr != nil {
+		con.say("stop: %v", derr)
+	}
+	con.say("stopped")
+	if err != nil && soft.Err() == nil {
+		return exitError(1)
+	}
+	return nil
+}
+
+// listenAddr is the address browsers use for the gateway: the --listen
+// port, or the one the system chose for port 0.
+func listenAddr(listen string, ln net.Listener) string {
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != "0" {
+		return listen
+	}
+	return ln.Addr().String()
+}
+
+// runBuilds runs each service's x-tandem.build in turn, showing which step
+// runs and how long it took.
+func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) error {
+	if c.noBuild {
+		return nil
+	}
+	r := &build.Runner{StateDir: build.DefaultStateDir(), BaseEnv: buildEnv()}
+	for _, svc := range st.Services {
+		step, ok := build.StepFor(svc)
+		if !ok {
+			continue
+		}
+		con.say("%s: build: %s (in %s)", svc.Name, step.Command, step.Dir)
+		out := con.writer(svc.Name)
+		res, err := r.Run(ctx, step, out)
+		out.Flush()
+		switch {
+		case err != nil:
+			return err
+		case res.Skipped:
+			con.say("%s: build skipped: nothing it reads changed since the last one", svc.Name)
+		default:
+			con.say("%s: built in %s", svc.Name, res.Duration.Round(100*time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// buildEnv is what a build step inherits from tandem's environment: enough
+// to find programs, reach the package registry and use the user's caches.
+func buildEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "HOME", k == "USER", k == "LOGNAME", k == "SHELL", k == "LANG", k == "TZ", k == "TMPDIR",
+			strings.HasPrefix(k, "LC_"), strings.HasPrefix(k, "npm_config_"), strings.HasPrefix(k, "NPM_CONFIG_"),
+			strings.HasSuffix(k, "_PROXY"), strings.HasSuffix(k, "_proxy"):
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// serveControl answers the control API on a unix socket. A socket left by a
+// tandem that died is replaced; one that answers means another tandem up
+// runs with this data directory.
+func serveControl(sock string, sup *supervisor.Supervisor) (io.Closer, error) {
+	if _, err := httpapi.NewClient(sock).Services(context.Background()); err == nil {
+		return nil, tandem.Errorf(tandem.ECONFLICT, "another tandem up is running with the data directory %s: stop it, or use another --data", filepath.Dir(sock))
+	}
+	os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	srv := &http.Server{Handler: httpapi.Handler(sup)}
+	go srv.Serve(l)
+	return closerFunc(func() error {
+		err := srv.Close()
+		os.Remove(sock)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}), nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
