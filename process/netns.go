@@ -45,28 +45,38 @@ func newNetns() (*os.File, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	type result struct {
-		f   *os.File
-		err error
+	var f *os.File
+	err := onOwnThread(func() (err error) {
+		f, err = unshareNetns()
+		return err
+	})
+	if err != nil && f != nil {
+		f.Close()
+		f = nil
 	}
-	ch := make(chan result, 1)
+	return f, err
+}
+
+// onOwnThread runs f on a goroutine locked to its thread; f may move the
+// thread into another network namespace, and the thread returns to the host
+// namespace before the scheduler may use it again. The rest of the process
+// never leaves the host namespace.
+func onOwnThread(f func() error) error {
+	ch := make(chan error, 1)
 	go func() {
-		// unshare changes only this thread's namespace; keep the goroutine on
-		// it until the thread is back in the host namespace.
 		runtime.LockOSThread()
-		f, err := unshareNetns()
+		err := f()
 		if rerr := unix.Setns(hostNetns, unix.CLONE_NEWNET); rerr != nil {
-			// The thread is stuck in the new namespace. Exiting a locked
-			// goroutine would end the thread, and with it the Pdeathsig of any
-			// child it once started; park it instead.
-			ch <- result{nil, fmt.Errorf("return to host network namespace: %w", rerr)}
+			// The thread is stuck in a foreign namespace. Exiting a locked
+			// goroutine would end the thread, and with it the Pdeathsig of
+			// any child it once started: park it forever instead.
+			ch <- fmt.Errorf("return to host network namespace: %w", rerr)
 			select {}
 		}
 		runtime.UnlockOSThread()
-		ch <- result{f, err}
+		ch <- err
 	}()
-	r := <-ch
-	return r.f, r.err
+	return <-ch
 }
 
 func unshareNetns() (*os.File, error) {
@@ -107,36 +117,20 @@ func loopbackUp() error {
 }
 
 // dialIn connects to addr from inside the namespace ns. The socket is created
-// by a thread that entered ns, so it belongs to ns for its whole life; only
-// that thread ever enters ns, and it returns to the host namespace before the
-// scheduler may use it again. No address outside loopback is needed anywhere.
+// by a thread that entered ns, so it belongs to ns for its whole life. No
+// address outside loopback is needed anywhere.
 func dialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	// A goroutine of its own, so that if the thread cannot return it parks
-	// here forever (see newNetns) instead of running the caller's code in a
-	// foreign namespace.
-	go func() {
-		runtime.LockOSThread()
+	var c net.Conn
+	err := onOwnThread(func() (err error) {
 		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("enter network namespace: %w", err)}
-			return
+			return fmt.Errorf("enter network namespace: %w", err)
 		}
-		c, err := d.DialContext(ctx, network, addr)
-		if rerr := unix.Setns(hostNetns, unix.CLONE_NEWNET); rerr != nil {
-			if c != nil {
-				c.Close()
-			}
-			ch <- result{nil, fmt.Errorf("return to host network namespace: %w", rerr)}
-			select {}
-		}
-		runtime.UnlockOSThread()
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	if err != nil && c != nil {
+		c.Close()
+		c = nil
+	}
+	return c, err
 }
