@@ -1,16 +1,15 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/testutil"
 )
 
 func TestAccessLog(t *testing.T) {
@@ -45,7 +44,7 @@ func TestAccessLog(t *testing.T) {
 
 // The record goes through the caller's handler: JSON for a log shipper.
 func TestAccessLogJSON(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	h := newHarness(t, Options{Logger: logger}, []tandem.Route{apiRoute}, map[string]http.Handler{"api:8000": echo("api")})
 	h.get("/api/")
@@ -55,7 +54,7 @@ func TestAccessLogJSON(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var rec map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {
 		t.Fatalf("%v: %s", err, buf.String())
 	}
 	for _, k := range []string{"time", "site", "route", "service", "method", "path", "status", "duration", "bytes", "client"} {
@@ -72,22 +71,3 @@ func TestNoLogger(t *testing.T) {
 		t.Errorf("status %d", res.Code)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Bytes() []byte { return []byte(s.String()) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/testutil"
 	"github.com/tandem-dev/tandem/process"
 	"github.com/tandem-dev/tandem/supervisor"
 )
@@ -84,7 +85,7 @@ func TestFollowLogs(t *testing.T) {
 	c, sup := serve(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr := &lockedBuffer{}
+	pr := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- c.Logs(ctx, "worker", 1, true, pr) }()
 	time.Sleep(200 * time.Millisecond)

@@ -15,12 +15,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -55,22 +55,6 @@ func newSandbox(t *testing.T, services ...string) *Sandbox {
 }
 
 // syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 	t.Helper()
@@ -107,7 +91,7 @@ func freePort(t *testing.T) int {
 func TestServiceIsReachableByNameInsideOnly(t *testing.T) {
 	port := freePort(t)
 	sb := newSandbox(t, "api", "web")
-	var out syncBuffer
+	var out testutil.Buffer
 	p, err := sb.Start(context.Background(), pythonServer("api", port), &out, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +184,7 @@ func TestEndingTheCommandEndsEverythingItStarted(t *testing.T) {
 	// The background sleep would be orphaned by a plain process group kill
 	// if it moved to its own group; the PID namespace ends it anyway.
 	svc := &tandem.Service{Name: "worker", Context: "/", Command: []string{"sh", "-c", "setsid sleep 1000 & sleep 1000 & echo started; wait"}}
-	var out syncBuffer
+	var out testutil.Buffer
 	p, err := sb.Start(context.Background(), svc, &out, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +249,7 @@ func TestPostgresImageRunsAsLocalServer(t *testing.T) {
 	sb := newSandbox(t, "db", "api")
 	db := &tandem.Service{Name: "db", Image: "postgres:16", Environment: map[string]string{
 		"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "s3cret", "POSTGRES_DB": "shop"}}
-	var out syncBuffer
+	var out testutil.Buffer
 	p, err := sb.Start(context.Background(), db, &out, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -293,7 +277,7 @@ func TestPostgresImageRunsAsLocalServer(t *testing.T) {
 	p.Wait()
 
 	// The data outlives the server; a second start reuses it.
-	out = syncBuffer{}
+	out = testutil.Buffer{}
 	p, err = sb.Start(context.Background(), db, &out, &out)
 	if err != nil {
 		t.Fatal(err)
