@@ -46,8 +46,9 @@ func serve(t *testing.T) (*Client, *supervisor.Supervisor) {
 }
 
 func TestControlAPI(t *testing.T) {
-	c, _ := serve(t)
+	c, sup := serve(t)
 	ctx := context.Background()
+	waitHello(t, sup)
 	sts, err := c.Services(ctx)
 	if err != nil || len(sts) != 1 || sts[0].Service != "worker" || sts[0].State != supervisor.Running || sts[0].Pid == 0 {
 		t.Fatalf("services: %+v %v", sts, err)
@@ -83,6 +84,7 @@ func TestControlAPI(t *testing.T) {
 
 func TestFollowLogs(t *testing.T) {
 	c, sup := serve(t)
+	waitHello(t, sup)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr := &testutil.Buffer{}
@@ -100,6 +102,20 @@ func TestFollowLogs(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("follow ended with %v", err)
+	}
+}
+
+// waitHello waits until the worker has set its trap and said hello: a stop
+// signal that comes before its trap is set ends it at once, as any program.
+func waitHello(t *testing.T, sup *supervisor.Supervisor) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if lines, _ := sup.Logs("worker", 10); len(lines) > 0 && lines[0] == "hello" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never said hello")
+		}
 	}
 }
 

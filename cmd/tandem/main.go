@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-dev/tandem/process"
@@ -30,6 +31,8 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 // Main runs the command line args and returns the exit status. Tests call
 // it to run the real program in-process.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	logrus.SetOutput(stderr)
+	logrus.SetFormatter(composeWarnings{})
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	root.SetIn(stdin)

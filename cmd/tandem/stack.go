@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-dev/tandem"
@@ -61,19 +62,31 @@ func socketPath(dataDir string) string { return filepath.Join(dataDir, "tandem.s
 
 // loadStack loads the stack with vars, and with the generated values of its
 // preview.secrets, kept in the data directory so they stay the same from one
-// tandem up to the next.
+// tandem up to the next. The first load only learns the secrets' names, so
+// it keeps compose-go's warnings to itself; the second says them once.
 func loadStack(ctx context.Context, f *stackFlags, files []string, vars tandem.Vars, dataDir string) (*tandem.Stack, error) {
 	opts := compose.Options{Files: files, Profiles: f.profiles, Vars: vars}
+	level := logrus.GetLevel()
+	logrus.SetLevel(logrus.ErrorLevel)
 	st, err := compose.Load(ctx, opts)
-	if err != nil || len(st.Preview.Secrets) == 0 || dataDir == "" {
-		return st, err
-	}
-	secrets, err := localSecrets(dataDir, st.Preview.Secrets)
+	logrus.SetLevel(level)
 	if err != nil {
 		return nil, err
 	}
-	opts.Vars.Secrets = secrets
+	if len(st.Preview.Secrets) > 0 && dataDir != "" {
+		if opts.Vars.Secrets, err = localSecrets(dataDir, st.Preview.Secrets); err != nil {
+			return nil, err
+		}
+	}
 	return compose.Load(ctx, opts)
+}
+
+// composeWarnings shows compose-go's warnings (it logs them with logrus) as
+// tandem's own.
+type composeWarnings struct{}
+
+func (composeWarnings) Format(e *logrus.Entry) ([]byte, error) {
+	return []byte("tandem: " + e.Level.String() + ": " + e.Message + "\n"), nil
 }
 
 func localSecrets(dataDir string, names []string) (map[string]string, error) {

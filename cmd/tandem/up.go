@@ -190,10 +190,18 @@ func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) e
 		case res.Skipped:
 			con.say("%s: build skipped: nothing it reads changed since the last one", svc.Name)
 		default:
-			con.say("%s: built in %s", svc.Name, res.Duration.Round(100*time.Millisecond))
+			con.say("%s: built in %s", svc.Name, roundDuration(res.Duration))
 		}
 	}
 	return nil
+}
+
+// roundDuration keeps what matters to a person: 12ms, 1.4s, 1m3s.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
 }
 
 // buildEnv is what a build step inherits from tandem's environment: enough

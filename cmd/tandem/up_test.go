@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -333,4 +334,85 @@ func TestUpWithoutPrivilegeSaysWhatIsNeeded(t *testing.T) {
 	if !strings.Contains(string(out), "needs root (or CAP_SYS_ADMIN)") {
 		t.Errorf("output: %s", out)
 	}
+}
+
+// smallStack writes a stack whose web service is built by x-tandem.build and
+// served by Python, and whose migrate step fails when FAIL is set.
+func smallStack(t *testing.T) string {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "web", "index.html"), "<h1>hello from web</h1>\n")
+	writeFile(t, filepath.Join(dir, "compose.yml"), `x-tandem:
+  routes:
+    - { path: /, to: web:8000 }
+services:
+  migrate:
+    build: ./web
+    command: ["sh", "-c", "echo applying 0001; echo applying 0002; [ -z \"$$FAIL\" ] || { echo 'relation \"shop\" does not exist' >&2; exit 3; }"]
+    environment:
+      FAIL: ${FAIL:-}
+  web:
+    build: ./web
+    command: /usr/bin/python3 -m http.server 8000 --bind 0.0.0.0 --directory dist
+    depends_on:
+      migrate: { condition: service_completed_successfully }
+    x-tandem:
+      build: mkdir -p dist && cp index.html dist/ && echo copied
+`)
+	return filepath.Join(dir, "compose.yml")
+}
+
+func TestUpBuildsOnceAndReportsFailures(t *testing.T) {
+	needRoot(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // build stamps of this test only
+	file := smallStack(t)
+	data := t.TempDir()
+
+	port := freePort(t)
+	p := start(t, "up", "-f", file, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data", data)
+	p.waitOutput(t, "is up at", time.Minute)
+	out := squeeze(p.out.String())
+	for _, want := range []string{"tandem | web: build: mkdir -p dist", "web | copied", "tandem | web: built in "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first up: output lacks %q", want)
+		}
+	}
+	r := fetch(t, &http.Client{Timeout: 10 * time.Second}, "GET", fmt.Sprintf("http://localhost:%d/", port), nil, nil)
+	if r.status != 200 || !strings.Contains(r.body, "hello from web") {
+		t.Errorf("GET /: %d %q", r.status, r.body)
+	}
+	p.stop(t, 30*time.Second)
+
+	// Nothing changed: the build is skipped. The migration now fails, and
+	// so does the start, with the migration's last lines.
+	t.Setenv("FAIL", "1")
+	p = start(t, "up", "-f", file, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--data", data)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatal("tandem up did not give up on a failed dependency")
+	}
+	out = squeeze(p.out.String())
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	for _, want := range []string{
+		"tandem | web: build skipped",
+		"tandem | migrate exited with code 3; its last lines:\ntandem |   applying 0001\ntandem |   applying 0002\ntandem |   relation \"shop\" does not exist",
+		"service web: dependency migrate did not complete successfully: exit code 3",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second up: output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "web | copied") {
+		t.Error("the build ran again")
+	}
+	if strings.Contains(out, "variable is not set") {
+		t.Error("a warning about an escaped $$ variable")
+	}
+}
+
+// squeeze removes the padding of the console's prefixes: "web     | x" → "web | x".
+func squeeze(s string) string {
+	return regexp.MustCompile(`(?m)^(\S+) +\|`).ReplaceAllString(s, "$1 |")
 }
