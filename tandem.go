@@ -112,6 +112,10 @@ type Service struct {
 	// Build is x-tandem.build: a shell command run in Context, with the
 	// service's environment, before the service starts.
 	Build string
+	// BuildEnv names the variables the build reads, beyond those build
+	// tools inline by convention (NEXT_PUBLIC_*, VITE_*, NODE_ENV...): a
+	// change to one of them means the build must run again.
+	BuildEnv []string
 	// Seed is x-tandem.seed: shell commands that bring a fresh database to
 	// its seeded state.
 	Seed []string

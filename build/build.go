@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,21 +31,49 @@ type Step struct {
 	Dir     string   // the build context: where the command runs and what it reads
 	Command string   // a shell command
 	Env     []string // the service's environment: next build inlines NEXT_PUBLIC_*
+	// KeyEnv are the variables of Env that the output depends on: a change
+	// to one of them means the build must run again. The others (a secret, a
+	// host used only at run time) do not.
+	KeyEnv []string
 }
 
-// StepFor returns the build step of svc, or false if it has none.
+// inlinedPrefixes are the variables build tools write into their output by
+// convention: Next.js, Vite, Create React App, Gatsby, Nuxt, Expo, SvelteKit.
+var inlinedPrefixes = []string{"NEXT_PUBLIC_", "VITE_", "REACT_APP_", "GATSBY_", "NUXT_PUBLIC_", "EXPO_PUBLIC_", "PUBLIC_"}
+
+// StepFor returns the build step of svc, or false if it has none. Its key
+// counts the variables build tools inline (NEXT_PUBLIC_* and the like),
+// NODE_ENV, and those x-tandem.build names in env.
 func StepFor(svc *tandem.Service) (Step, bool) {
 	if svc.Build == "" {
 		return Step{}, false
 	}
-	return Step{Service: svc.Name, Dir: svc.Context, Command: svc.Build, Env: svc.Env()}, true
+	step := Step{Service: svc.Name, Dir: svc.Context, Command: svc.Build, Env: svc.Env()}
+	for _, kv := range step.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "NODE_ENV" || slices.Contains(svc.BuildEnv, name) || slices.ContainsFunc(inlinedPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			step.KeyEnv = append(step.KeyEnv, kv)
+		}
+	}
+	return step, true
 }
 
 // Result says what Run did.
 type Result struct {
 	Skipped  bool          // inputs and outputs as after the last successful run
+	Reason   string        // why it ran: "first build", "2 files changed: ..."
 	Duration time.Duration // of the run, or of the check when skipped
 	Key      string        // digest of the inputs, command and environment
+
+	release func()
+}
+
+// Release says the caller no longer runs what the build made. Until then,
+// another Run that would replace the outputs fails instead.
+func (r Result) Release() {
+	if r.release != nil {
+		r.release()
+	}
 }
 
 // Runner runs build steps.
@@ -67,6 +97,8 @@ func DefaultStateDir() string {
 
 type stamp struct {
 	Key     string             `json:"key"`
+	Command string             `json:"command"`
+	Env     []string           `json:"env"` // KeyEnv, sorted
 	Outputs []string           `json:"outputs"`
 	Files   map[string]fileSum `json:"files"`
 	Built   time.Time          `json:"built"`
@@ -76,6 +108,11 @@ type stamp struct {
 // outputs are still there. Concurrent runs of the same directory and service
 // (two instances started at once) wait for each other; the second then
 // finds the first one's work done. The step's output goes to out.
+//
+// The outputs live in the source tree, and a running service uses them: the
+// caller holds them until it calls Release on the result, and a Run that
+// would replace outputs another caller holds fails with ECONFLICT rather
+// than pull them from under it.
 func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, error) {
 	began := time.Now()
 	if err := os.MkdirAll(r.StateDir, 0o755); err != nil {
@@ -87,7 +124,7 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	}
 	id := sha256.Sum256([]byte(dir))
 	base := filepath.Join(r.StateDir, hex.EncodeToString(id[:8])+"-"+step.Service)
-	unlock, err := lock(ctx, base+".lock")
+	unlock, err := lock(ctx, base+".lock", unix.LOCK_EX)
 	if err != nil {
 		return Result{}, err
 	}
@@ -97,18 +134,36 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	if b, err := os.ReadFile(base + ".json"); err == nil {
 		json.Unmarshal(b, &prev)
 	}
-	key, sums, err := r.key(dir, step, prev.Files)
+	cur := stamp{Command: step.Command, Env: sorted(step.KeyEnv)}
+	cur.Key, cur.Files, err = r.key(dir, cur, prev.Files)
 	if err != nil {
 		return Result{}, fmt.Errorf("build %s: read inputs in %s: %w", step.Service, dir, err)
 	}
-	if key == prev.Key && present(dir, prev.Outputs) {
-		return Result{Skipped: true, Duration: time.Since(began), Key: key}, nil
+	reason := why(prev, cur, dir)
+	if reason == "" {
+		release, err := lock(ctx, base+".use", unix.LOCK_SH)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Skipped: true, Duration: time.Since(began), Key: cur.Key, release: release}, nil
 	}
+	// Nobody may run from the outputs while they are replaced.
+	release, err := tryLock(base+".use", unix.LOCK_EX)
+	if err != nil {
+		return Result{}, tandem.Errorf(tandem.ECONFLICT,
+			"build %s: it must run again (%s), but another tandem runs %s from what the last build left in %s: stop it first", step.Service, reason, step.Service, dir)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			release.unlock()
+		}
+	}()
 	os.Remove(base + ".json") // a failed or interrupted build leaves no stamp
 
 	began = time.Now()
 	if err := r.exec(ctx, dir, step, out); err != nil {
-		return Result{Duration: time.Since(began), Key: key}, err
+		return Result{Reason: reason, Duration: time.Since(began), Key: cur.Key}, err
 	}
 	took := time.Since(began)
 	// The build may have written inputs it also reads (a lockfile, say):
@@ -117,17 +172,30 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	if key, sums, err = r.key(dir, step, sums); err != nil {
+	if cur.Key, cur.Files, err = r.key(dir, cur, cur.Files); err != nil {
 		return Result{}, err
 	}
-	b, _ := json.Marshal(stamp{Key: key, Outputs: topLevel(dir, files), Files: sums, Built: time.Now()})
+	cur.Outputs, cur.Built = topLevel(dir, files), time.Now()
+	b, _ := json.Marshal(cur)
 	if err := os.WriteFile(base+".json", b, 0o644); err != nil {
 		return Result{}, err
 	}
-	return Result{Duration: took, Key: key}, nil
+	// From replacing them to running from them.
+	if err := unix.Flock(int(release.fd), unix.LOCK_SH); err != nil {
+		return Result{}, err
+	}
+	ok = true
+	return Result{Reason: reason, Duration: took, Key: cur.Key, release: release.unlock}, nil
 }
 
-func (r *Runner) key(dir string, step Step, known map[string]fileSum) (string, map[string]fileSum, error) {
+func sorted(s []string) []string {
+	s = append([]string(nil), s...)
+	sort.Strings(s)
+	return s
+}
+
+// key digests the files in dir, the command and the environment of st.
+func (r *Runner) key(dir string, st stamp, known map[string]fileSum) (string, map[string]fileSum, error) {
 	files, err := listInputs(dir)
 	if err != nil {
 		return "", nil, err
@@ -136,23 +204,75 @@ func (r *Runner) key(dir string, step Step, known map[string]fileSum) (string, m
 	if err != nil {
 		return "", nil, err
 	}
-	env := append([]string(nil), step.Env...)
-	sort.Strings(env)
 	b, _ := json.Marshal(struct {
 		Inputs, Command string
 		Env             []string
-	}{inputs, step.Command, env})
+	}{inputs, st.Command, st.Env})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:]), sums, nil
 }
 
-func present(dir string, names []string) bool {
-	for _, n := range names {
-		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
-			return false
+// why says why a build must run, or "" if it need not.
+func why(prev, cur stamp, dir string) string {
+	switch {
+	case prev.Key == "":
+		return "no earlier build"
+	case prev.Command != cur.Command:
+		return "its command changed"
+	case !slices.Equal(prev.Env, cur.Env):
+		return "its environment changed: " + strings.Join(changedNames(prev.Env, cur.Env), ", ")
+	case prev.Key != cur.Key:
+		return changedFiles(prev.Files, cur.Files)
+	}
+	for _, o := range prev.Outputs {
+		if _, err := os.Lstat(filepath.Join(dir, o)); err != nil {
+			return o + " is gone"
 		}
 	}
-	return true
+	return ""
+}
+
+func changedNames(a, b []string) []string {
+	seen := map[string]int{}
+	for _, kv := range a {
+		seen[kv]++
+	}
+	for _, kv := range b {
+		seen[kv]--
+	}
+	var names []string
+	for kv, n := range seen {
+		if name, _, _ := strings.Cut(kv, "="); n != 0 && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func changedFiles(prev, cur map[string]fileSum) string {
+	var changed []string
+	for f, s := range cur {
+		if p, ok := prev[f]; !ok || p.Sum != s.Sum {
+			changed = append(changed, f)
+		}
+	}
+	for f := range prev {
+		if _, ok := cur[f]; !ok {
+			changed = append(changed, f)
+		}
+	}
+	sort.Strings(changed)
+	switch n := len(changed); {
+	case n == 0:
+		return "its inputs changed"
+	case n == 1:
+		return changed[0] + " changed"
+	case n <= 3:
+		return strings.Join(changed, ", ") + " changed"
+	default:
+		return fmt.Sprintf("%s and %d more files changed", strings.Join(changed[:3], ", "), n-3)
+	}
 }
 
 func (r *Runner) exec(ctx context.Context, dir string, step Step, out io.Writer) error {
@@ -178,24 +298,42 @@ func (r *Runner) exec(ctx context.Context, dir string, step Step, out io.Writer)
 	return nil
 }
 
-// lock takes an exclusive lock on path, giving up when ctx ends.
-func lock(ctx context.Context, path string) (func(), error) {
+// flocked is an open lock file.
+type flocked struct {
+	fd uintptr
+	f  *os.File
+}
+
+func (l *flocked) unlock() {
+	unix.Flock(int(l.fd), unix.LOCK_UN)
+	l.f.Close()
+}
+
+// tryLock takes a lock on path of kind how at once, or fails.
+func tryLock(path string, how int) (*flocked, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &flocked{fd: f.Fd(), f: f}, nil
+}
+
+// lock takes a lock on path of kind how, waiting until ctx ends.
+func lock(ctx context.Context, path string, how int) (func(), error) {
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		l, err := tryLock(path, how)
 		if err == nil {
-			return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+			return l.unlock, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
 			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}

@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandem-dev/tandem"
 )
 
 func write(t *testing.T, path, content string) {
@@ -34,50 +37,109 @@ func project(t *testing.T) (Step, *Runner) {
 	dir := filepath.Join(root, "web")
 	write(t, filepath.Join(dir, "src", "page.js"), "export default 1\n")
 	write(t, filepath.Join(dir, "package.json"), "{}\n")
-	step := Step{Service: "web", Dir: dir, Command: `echo -n x >> ../runs; rm -rf out; cp -r src out; echo "built with $MODE"`, Env: []string{"MODE=one"}}
+	step := Step{Service: "web", Dir: dir, Command: `echo -n x >> ../runs; rm -rf out; cp -r src out; echo "built with $MODE"`,
+		Env: []string{"MODE=one", "SECRET=a"}, KeyEnv: []string{"MODE=one"}}
 	return step, &Runner{StateDir: filepath.Join(root, "state"), BaseEnv: []string{"PATH=" + os.Getenv("PATH")}}
+}
+
+// run runs step and releases its outputs at once, as a caller that has
+// stopped using them.
+func run(t *testing.T, r *Runner, step Step, out *bytes.Buffer) (Result, error) {
+	t.Helper()
+	res, err := r.Run(context.Background(), step, out)
+	res.Release()
+	return res, err
 }
 
 func TestSkipsUntilSomethingChanges(t *testing.T) {
 	step, r := project(t)
-	ctx := context.Background()
 	var out bytes.Buffer
-	res, err := r.Run(ctx, step, &out)
-	if err != nil || res.Skipped || runs(t, step.Dir) != 1 {
+	res, err := run(t, r, step, &out)
+	if err != nil || res.Skipped || res.Reason != "no earlier build" || runs(t, step.Dir) != 1 {
 		t.Fatalf("first run: %+v %v runs=%d", res, err, runs(t, step.Dir))
 	}
 	if !strings.Contains(out.String(), "built with one") {
 		t.Errorf("step did not see its environment: %q", out.String())
 	}
-	if res, _ = r.Run(ctx, step, &out); !res.Skipped {
+	if res, _ = run(t, r, step, &out); !res.Skipped {
 		t.Fatal("unchanged inputs were built again")
 	}
 	for _, change := range []struct {
-		name string
-		do   func()
+		name, reason string
+		do           func()
 	}{
-		{"source edited", func() { write(t, filepath.Join(step.Dir, "src", "page.js"), "export default 2\n") }},
-		{"file added", func() { write(t, filepath.Join(step.Dir, "src", "new.js"), "x\n") }},
-		{"environment changed", func() { step.Env = []string{"MODE=two"} }},
-		{"command changed", func() { step.Command += " # again" }},
-		{"output removed", func() { os.RemoveAll(filepath.Join(step.Dir, "out")) }},
-		{"made executable", func() { os.Chmod(filepath.Join(step.Dir, "package.json"), 0o755) }},
+		{"source edited", "src/page.js changed", func() { write(t, filepath.Join(step.Dir, "src", "page.js"), "export default 2\n") }},
+		{"file added", "src/new.js changed", func() { write(t, filepath.Join(step.Dir, "src", "new.js"), "x\n") }},
+		{"environment changed", "its environment changed: MODE", func() { step.Env[0], step.KeyEnv = "MODE=two", []string{"MODE=two"} }},
+		{"command changed", "its command changed", func() { step.Command += " # again" }},
+		// Out of a git work tree, out/ is not known as output: its files are inputs.
+		{"output removed", "out/new.js, out/page.js changed", func() { os.RemoveAll(filepath.Join(step.Dir, "out")) }},
+		{"made executable", "package.json changed", func() { os.Chmod(filepath.Join(step.Dir, "package.json"), 0o755) }},
 	} {
 		before := runs(t, step.Dir)
 		change.do()
-		res, err := r.Run(ctx, step, &out)
-		if err != nil || res.Skipped || runs(t, step.Dir) != before+1 {
+		res, err := run(t, r, step, &out)
+		if err != nil || res.Skipped || res.Reason != change.reason || runs(t, step.Dir) != before+1 {
 			t.Errorf("%s: %+v %v", change.name, res, err)
 		}
-		if res, _ := r.Run(ctx, step, &out); !res.Skipped {
+		if res, _ := run(t, r, step, &out); !res.Skipped {
 			t.Errorf("%s: second run not skipped", change.name)
 		}
 	}
-	// Touching a file without changing it is no change.
+	// Touching a file without changing it is no change, nor is a variable
+	// the output does not depend on.
 	now := time.Now().Add(time.Minute)
 	os.Chtimes(filepath.Join(step.Dir, "src", "page.js"), now, now)
-	if res, _ := r.Run(ctx, step, &out); !res.Skipped {
-		t.Error("a touched but unchanged file caused a build")
+	step.Env[1] = "SECRET=b"
+	if res, _ := run(t, r, step, &out); !res.Skipped {
+		t.Errorf("a touched file or a secret caused a build: %s", res.Reason)
+	}
+}
+
+func TestOutputsInUseAreNotReplaced(t *testing.T) {
+	step, r := project(t)
+	ctx := context.Background()
+	// A running instance uses the outputs of this build...
+	first, err := r.Run(ctx, step, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ...and a second one with the same inputs may use them too.
+	second, err := r.Run(ctx, step, &bytes.Buffer{})
+	if err != nil || !second.Skipped {
+		t.Fatalf("second user: %+v %v", second, err)
+	}
+	// One that needs another build must not pull them from under them.
+	write(t, filepath.Join(step.Dir, "src", "page.js"), "export default 3\n")
+	_, err = r.Run(ctx, step, &bytes.Buffer{})
+	if tandem.ErrorCode(err) != tandem.ECONFLICT || !strings.Contains(err.Error(), "src/page.js changed") || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("err = %v", err)
+	}
+	if runs(t, step.Dir) != 1 {
+		t.Error("built over outputs in use")
+	}
+	first.Release()
+	second.Release()
+	if res, err := run(t, r, step, &bytes.Buffer{}); err != nil || res.Skipped {
+		t.Errorf("after release: %+v %v", res, err)
+	}
+}
+
+func TestStepForKeysOnInlinedVariables(t *testing.T) {
+	svc := &tandem.Service{Name: "web", Context: "/src", Build: "npm run build", BuildEnv: []string{"BASE_PATH"}, Environment: map[string]string{
+		"NEXT_PUBLIC_API_URL": "/api", "VITE_X": "1", "NODE_ENV": "production", "BASE_PATH": "/docs",
+		"NEXTAUTH_SECRET": "s3cret", "NEXTAUTH_URL": "http://localhost:8080", "INTERNAL_API_URL": "http://api:8000",
+	}}
+	step, ok := StepFor(svc)
+	if !ok || len(step.Env) != 7 {
+		t.Fatalf("%v %+v", ok, step)
+	}
+	want := []string{"BASE_PATH=/docs", "NEXT_PUBLIC_API_URL=/api", "NODE_ENV=production", "VITE_X=1"}
+	if !slices.Equal(step.KeyEnv, want) {
+		t.Errorf("KeyEnv %q, want %q", step.KeyEnv, want)
+	}
+	if _, ok := StepFor(&tandem.Service{Name: "api"}); ok {
+		t.Error("a service without x-tandem.build has a step")
 	}
 }
 
@@ -85,14 +147,14 @@ func TestFailedBuildIsRetried(t *testing.T) {
 	step, r := project(t)
 	step.Command = `echo -n x >> ../runs; echo "npm ERR! missing script: build" >&2; exit 1`
 	var out bytes.Buffer
-	_, err := r.Run(context.Background(), step, &out)
+	_, err := run(t, r, step, &out)
 	if err == nil || !strings.Contains(err.Error(), "build web") || !strings.Contains(err.Error(), "exit status 1") {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(out.String(), "missing script") {
 		t.Errorf("output %q", out.String())
 	}
-	r.Run(context.Background(), step, &out)
+	run(t, r, step, &out)
 	if runs(t, step.Dir) != 2 {
 		t.Errorf("a failed build was not retried: runs=%d", runs(t, step.Dir))
 	}
@@ -111,6 +173,7 @@ func TestConcurrentRunsBuildOnce(t *testing.T) {
 			if results[i], err = r.Run(context.Background(), step, &bytes.Buffer{}); err != nil {
 				t.Error(err)
 			}
+			defer results[i].Release()
 		}()
 	}
 	wg.Wait()
@@ -135,10 +198,15 @@ func TestGitIgnoredOutputsAreNotInputs(t *testing.T) {
 	if strings.Join(files, " ") != ".gitignore package.json src/page.js" {
 		t.Errorf("inputs %q", files)
 	}
-	r.Run(context.Background(), step, &bytes.Buffer{})
+	run(t, r, step, &bytes.Buffer{})
 	write(t, filepath.Join(step.Dir, "node_modules", "dep", "index.js"), "changed by npm\n")
-	if res, _ := r.Run(context.Background(), step, &bytes.Buffer{}); !res.Skipped {
+	if res, _ := run(t, r, step, &bytes.Buffer{}); !res.Skipped {
 		t.Error("an ignored folder caused a build")
+	}
+	// An ignored folder the build made is its output: without it, build again.
+	os.RemoveAll(filepath.Join(step.Dir, "out"))
+	if res, _ := run(t, r, step, &bytes.Buffer{}); res.Skipped || res.Reason != "out is gone" {
+		t.Errorf("output removed: %+v", res)
 	}
 }
 

@@ -178,9 +178,7 @@ func (d *decoder) service(v any, svc *tandem.Service) {
 		return
 	}
 	if v, ok := m["build"]; ok {
-		if s, ok := d.str(v, path+".build", what+": build"); ok {
-			svc.Build = s
-		}
+		d.build(v, path+".build", what+": build", svc)
 	}
 	if v, ok := m["seed"]; ok {
 		one := func(s string) ([]string, error) { return []string{s}, nil }
@@ -195,6 +193,38 @@ func (d *decoder) service(v any, svc *tandem.Service) {
 			}
 			svc.TandemCommand = argv
 		}
+	}
+}
+
+// buildKeys are the keys of the long form of x-tandem.build.
+var buildKeys = []string{"run", "env"}
+
+// build decodes x-tandem.build: a shell command, or {run: command, env:
+// [names of the variables the build reads beyond those it inlines]}.
+func (d *decoder) build(v any, path, what string, svc *tandem.Service) {
+	if _, ok := v.(string); ok {
+		svc.Build, _ = d.str(v, path, what)
+		return
+	}
+	m, ok := d.mapping(v, path, what, buildKeys)
+	if !ok {
+		return
+	}
+	run, ok := m["run"]
+	if !ok {
+		d.fail(path, "%s: run is missing: the command that builds the service", what)
+		return
+	}
+	svc.Build, _ = d.str(run, path+".run", what+" run")
+	if env, ok := m["env"]; ok {
+		one := func(s string) ([]string, error) { return []string{s}, nil }
+		names, _ := d.strings(env, path+".env", what+" env", one)
+		for i, n := range names {
+			if !varName.MatchString(n) {
+				d.fail(fmt.Sprintf("%s.env.%d", path, i), "%s env: %q is not a variable name ([A-Z_][A-Z0-9_]*)", what, n)
+			}
+		}
+		svc.BuildEnv = names
 	}
 }
 

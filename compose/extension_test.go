@@ -163,7 +163,22 @@ func TestLoadXTandemErrors(t *testing.T) {
 		{
 			name: "service: build not a string",
 			file: lines("services:", "  api:", "    image: x", "    x-tandem:", "      build: [npm, ci]"),
-			want: `compose.yml:5: x-tandem of service "api": build must be a string, not a list`,
+			want: `compose.yml:5: x-tandem of service "api": build must be a mapping, not a list`,
+		},
+		{
+			name: "service: build without run",
+			file: lines("services:", "  api:", "    image: x", "    x-tandem:", "      build: {env: [BASE_PATH]}"),
+			want: `compose.yml:5: x-tandem of service "api": build: run is missing: the command that builds the service`,
+		},
+		{
+			name: "service: build env not a name",
+			file: lines("services:", "  api:", "    image: x", "    x-tandem:", "      build:", "        run: make", "        env: [BASE_PATH, base-path]"),
+			want: `compose.yml:7: x-tandem of service "api": build env: "base-path" is not a variable name ([A-Z_][A-Z0-9_]*)`,
+		},
+		{
+			name: "service: build unknown key",
+			file: lines("services:", "  api:", "    image: x", "    x-tandem:", "      build: {run: make, cmd: x}"),
+			want: `compose.yml:5: unknown key "cmd" in x-tandem of service "api": build`,
 		},
 		{
 			name: "service: empty command",
@@ -213,6 +228,31 @@ func TestLoadRouteDefaults(t *testing.T) {
 	}
 	if st.Preview.TTL != 0 || st.Preview.Domain != "" || st.Preview.Secrets != nil {
 		t.Errorf("Preview = %+v, want zero", st.Preview)
+	}
+}
+
+func TestLoadBuildForms(t *testing.T) {
+	stackDir(t, map[string]string{"compose.yml": lines(
+		"services:",
+		"  web:",
+		"    build: .",
+		"    command: npm start",
+		"    x-tandem:",
+		"      build: npm ci && npm run build",
+		"  docs:",
+		"    build: .",
+		"    command: npm start",
+		"    x-tandem:",
+		"      build:",
+		"        run: npm run build",
+		"        env: [BASE_PATH, DOCS_VERSION]",
+	)})
+	st := mustLoad(t, Options{})
+	if web := st.Service("web"); web.Build != "npm ci && npm run build" || web.BuildEnv != nil {
+		t.Errorf("web: %q %q", web.Build, web.BuildEnv)
+	}
+	if docs := st.Service("docs"); docs.Build != "npm run build" || !reflect.DeepEqual(docs.BuildEnv, []string{"BASE_PATH", "DOCS_VERSION"}) {
+		t.Errorf("docs: %q %q", docs.Build, docs.BuildEnv)
 	}
 }
 

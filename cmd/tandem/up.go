@@ -128,7 +128,13 @@ func (c *upCmd) run(ctx context.Context) error {
 	defer ctl.Close()
 
 	con.say("%s: data in %s; gateway on %s", st.Name, dataDir, vars.URL)
-	err = c.runBuilds(soft, st, con)
+	builds, err := c.runBuilds(soft, st, con)
+	// The services run from what the builds made: hold it until they stop.
+	defer func() {
+		for _, b := range builds {
+			b.Release()
+		}
+	}()
 	if err == nil {
 		err = sup.Up(soft)
 	}
@@ -168,13 +174,15 @@ func listenAddr(listen string, ln net.Listener) string {
 	return ln.Addr().String()
 }
 
-// runBuilds runs each service's x-tandem.build in turn, showing which step
-// runs and how long it took.
-func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) error {
+// runBuilds runs each service's x-tandem.build in turn, saying which step
+// runs, why, and how long it took. The caller releases the results when the
+// services no longer run from them.
+func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) ([]build.Result, error) {
 	if c.noBuild {
-		return nil
+		return nil, nil
 	}
 	r := &build.Runner{StateDir: build.DefaultStateDir(), BaseEnv: buildEnv()}
+	var done []build.Result
 	for _, svc := range st.Services {
 		step, ok := build.StepFor(svc)
 		if !ok {
@@ -184,16 +192,17 @@ func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) e
 		out := con.writer(svc.Name)
 		res, err := r.Run(ctx, step, out)
 		out.Flush()
-		switch {
-		case err != nil:
-			return err
-		case res.Skipped:
+		if err != nil {
+			return done, err
+		}
+		done = append(done, res)
+		if res.Skipped {
 			con.say("%s: build skipped: nothing it reads changed since the last one", svc.Name)
-		default:
-			con.say("%s: built in %s", svc.Name, roundDuration(res.Duration))
+		} else {
+			con.say("%s: built in %s (%s)", svc.Name, roundDuration(res.Duration), res.Reason)
 		}
 	}
-	return nil
+	return done, nil
 }
 
 // roundDuration keeps what matters to a person: 12ms, 1.4s, 1m3s.
