@@ -5,7 +5,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
 
-.PHONY: help deps build example test vet fuzz clean
+.PHONY: help deps build example test vet fuzz bench-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	    echo "$$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$t || exit 1; \
 	  done; \
 	done
+
+bench-up: build ## time tandem up of the example, fresh and warm (after make example)
+	$(SUDO) scripts/bench-up
 
 clean: ## remove bin/ and the example's data directory
 	rm -rf bin examples/django-nextjs/.tandem
