@@ -416,3 +416,35 @@ func TestUpBuildsOnceAndReportsFailures(t *testing.T) {
 func squeeze(s string) string {
 	return regexp.MustCompile(`(?m)^(\S+) +\|`).ReplaceAllString(s, "$1 |")
 }
+
+func TestKillNineLeavesNothingAndRestarts(t *testing.T) {
+	needRoot(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	file, data := smallStack(t), t.TempDir()
+	port := freePort(t)
+	p := start(t, "up", "-f", file, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data", data)
+	p.waitOutput(t, "is up at", time.Minute)
+	procs := descendants(p.cmd.Process.Pid)
+	if len(procs) < 2 {
+		t.Fatalf("only %d processes under tandem", len(procs))
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+	eventually(t, "services to end with tandem", 10*time.Second, func() string {
+		for pid, started := range procs {
+			if started != "" && startTime(pid) == started {
+				return fmt.Sprintf("pid %d still runs", pid)
+			}
+		}
+		return ""
+	})
+	// The next tandem up on the same data directory takes over its socket.
+	p = start(t, "up", "-f", file, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data", data)
+	p.waitOutput(t, "is up at", time.Minute)
+	if r := fetch(t, &http.Client{Timeout: 10 * time.Second}, "GET", fmt.Sprintf("http://localhost:%d/", port), nil, nil); r.status != 200 {
+		t.Errorf("after restart: %d", r.status)
+	}
+	if code, out := run(t, "ps", "--data", data); code != 0 || !strings.Contains(out, "web") {
+		t.Errorf("ps after restart: %d %s", code, out)
+	}
+}
