@@ -33,7 +33,7 @@ type Stack struct {
 	Profiles map[string][]string
 
 	Routes  []Route
-	Preview Preview
+	Preview PreviewSettings
 
 	// Pos maps dotted paths of the stack file ("services.api.image",
 	// "x-tandem.routes.0.to") to where they were written. Use PosOf.
@@ -231,8 +231,8 @@ type Route struct {
 // Target is the route's upstream address as the stack names it: "api:8000".
 func (r Route) Target() string { return fmt.Sprintf("%s:%d", r.Service, r.Port) }
 
-// Preview is x-tandem.preview: how previews of the stack are served.
-type Preview struct {
+// PreviewSettings is x-tandem.preview: how previews of the stack are served.
+type PreviewSettings struct {
 	Domain  string        // previews answer at NAME.Domain
 	TTL     time.Duration // zero: no expiry
 	Secrets []string      // variables generated once per preview, never logged

@@ -123,8 +123,8 @@ func (d *decoder) target(s, path string) (string, int) {
 	return svc, n
 }
 
-func (d *decoder) preview(v any, path string) tandem.Preview {
-	var p tandem.Preview
+func (d *decoder) preview(v any, path string) tandem.PreviewSettings {
+	var p tandem.PreviewSettings
 	m, ok := d.mapping(v, path, path, previewKeys)
 	if !ok {
 		return p

@@ -81,7 +81,7 @@ func TestLoadProductStack(t *testing.T) {
 	if !reflect.DeepEqual(st.Routes, wantRoutes) {
 		t.Errorf("Routes:\n got %+v\nwant %+v", st.Routes, wantRoutes)
 	}
-	wantPreview := tandem.Preview{Domain: "previews.example.com", TTL: 72 * time.Hour, Secrets: []string{"DJANGO_SECRET_KEY", "NEXTAUTH_SECRET"}}
+	wantPreview := tandem.PreviewSettings{Domain: "previews.example.com", TTL: 72 * time.Hour, Secrets: []string{"DJANGO_SECRET_KEY", "NEXTAUTH_SECRET"}}
 	if !reflect.DeepEqual(st.Preview, wantPreview) {
 		t.Errorf("Preview = %+v, want %+v", st.Preview, wantPreview)
 	}
