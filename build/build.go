@@ -84,6 +84,10 @@ type Runner struct {
 	StateDir string
 	// BaseEnv is the environment the step's Env is added to (PATH, HOME...).
 	BaseEnv []string
+	// Exec runs a step's shell command; nil runs it as a child in a process
+	// group of its own. tandem passes process.Run, so that nothing a build
+	// started outlives tandem, even killed.
+	Exec func(ctx context.Context, dir string, env []string, command string, out io.Writer) error
 }
 
 // DefaultStateDir is the user's cache directory for tandem's build stamps.
@@ -276,26 +280,40 @@ func changedFiles(prev, cur map[string]fileSum) string {
 }
 
 func (r *Runner) exec(ctx context.Context, dir string, step Step, out io.Writer) error {
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", step.Command)
-	cmd.Dir = dir
-	cmd.Env = append(append([]string(nil), r.BaseEnv...), step.Env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group, so canceling ends npm and everything it ran.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	run := r.Exec
+	if run == nil {
+		run = childExec
+	}
+	env := append(append([]string(nil), r.BaseEnv...), step.Env...)
+	err := run(ctx, dir, env, step.Command, out)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var ee *exec.ExitError
+	var ee *tandem.ExitError
 	if errors.As(err, &ee) {
-		return tandem.Errorf(tandem.EINVALID, "build %s: %q in %s: exit status %d", step.Service, step.Command, dir, ee.ExitCode())
+		return tandem.Errorf(tandem.EINVALID, "build %s: %q in %s: exit status %d", step.Service, step.Command, dir, ee.Code)
 	}
 	if err != nil {
 		return fmt.Errorf("build %s: %w", step.Service, err)
 	}
 	return nil
+}
+
+// childExec runs command as a child in a process group of its own, so that
+// canceling ends npm and everything it ran.
+func childExec(ctx context.Context, dir string, env []string, command string, out io.Writer) error {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Dir, cmd.Env = dir, env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return &tandem.ExitError{Code: ee.ExitCode()}
+	}
+	return err
 }
 
 // flocked is an open lock file.

@@ -4,6 +4,9 @@ package process
 
 import (
 	"context"
+	"errors"
+	"io"
+	"os/exec"
 
 	"github.com/tandem-dev/tandem"
 )
@@ -25,4 +28,26 @@ func (*Runtime) NewSandbox(context.Context, tandem.SandboxSpec) (tandem.Sandbox,
 
 func errUnsupported() error {
 	return tandem.Errorf(tandem.EUNSUPPORTED, "the process runtime needs Linux network namespaces; use the docker runtime on this system")
+}
+
+// Cmd is a command Run runs.
+type Cmd struct {
+	Argv   []string
+	Dir    string
+	Env    []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Run runs c to completion: off Linux, a plain child process.
+func Run(ctx context.Context, c Cmd) error {
+	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Dir, c.Env, c.Stdin, c.Stdout, c.Stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return &tandem.ExitError{Code: ee.ExitCode()}
+	}
+	return err
 }

@@ -350,3 +350,51 @@ func TestHostsFileNamesEveryService(t *testing.T) {
 }
 
 const sigterm = syscall.SIGTERM
+
+func TestRunEndsEverythingItStarted(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	pidFile := filepath.Join(dir, "bg.pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out testutil.Buffer
+	go func() {
+		done <- Run(ctx, Cmd{
+			// In the host's network: a server it starts is reachable from here.
+			Argv:   []string{"sh", "-c", fmt.Sprintf("setsid /usr/bin/python3 -m http.server %d --bind 127.0.0.1 & echo $! > %s; echo started; wait", port, pidFile)},
+			Dir:    dir,
+			Env:    []string{"PATH=/usr/bin:/bin"},
+			Stdout: &out, Stderr: &out,
+		})
+	}()
+	waitFor(t, "the background server", 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	b, _ := os.ReadFile(pidFile)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v", err)
+	}
+	// Its pid is inside the namespace; the server is gone from the host's view.
+	waitFor(t, "the server to end", 5*time.Second, func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if strings.TrimSpace(string(b)) == "" {
+		t.Error("no pid written")
+	}
+	var ee *tandem.ExitError
+	if err := Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "exit 4"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: dir}); !errors.As(err, &ee) || ee.Code != 4 {
+		t.Errorf("exit 4: %v", err)
+	}
+	if err := Run(context.Background(), Cmd{Argv: []string{"no-such-command"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: dir, Stderr: &out}); !errors.As(err, &ee) || ee.Code != 127 {
+		t.Errorf("missing command: %v", err)
+	}
+}

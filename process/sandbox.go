@@ -4,9 +4,7 @@ package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -134,68 +132,25 @@ func workDir(svc *tandem.Service) string {
 
 func (s *Sandbox) spawn(cfg shimConfig, stdin io.Reader, stdout, stderr io.Writer) (*proc, error) {
 	cfg.Binds = append(append([]bind(nil), s.binds...), cfg.Binds...)
-	js, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	rd, wr, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{shimName},
-		Env:        []string{shimEnv + "=" + string(js)},
-		Stdin:      stdin,
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: []*os.File{s.ns, wr}, // shimNetnsFD, shimReportFD
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
-			// If tandem dies, even by SIGKILL, the shim dies, and with the
-			// init of its PID namespace gone the kernel ends the rest.
-			Pdeathsig: syscall.SIGKILL,
-			// Ctrl-C in the terminal reaches tandem, which stops services
-			// in order, and not every process at once.
-			Setpgid: true,
-		},
-	}
+	return startShim(cfg, s.ns, stdin, stdout, stderr, s)
+}
+
+// track records a started process, so Close can end it; a process started
+// as the sandbox closes is refused.
+func (s *Sandbox) track(p *proc) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		wr.Close()
-		return nil, tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
+		return tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
 	}
-	err = cmd.Start()
-	wr.Close()
-	if err != nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
 	s.procs[p] = struct{}{}
+	return nil
+}
+
+func (s *Sandbox) untrack(p *proc) {
+	s.mu.Lock()
+	delete(s.procs, p)
 	s.mu.Unlock()
-	go func() {
-		p.err = exitError(cmd.Wait())
-		s.mu.Lock()
-		delete(s.procs, p)
-		s.mu.Unlock()
-		close(p.done)
-	}()
-	// Wait for the shim to say the command runs: a signal sent before that
-	// could be lost, and a command that cannot run is a start error.
-	var rep shimReport
-	if err := json.NewDecoder(rd).Decode(&rep); err != nil || rep.Error != "" {
-		if rep.Error != "" {
-			// The shim ends by itself, with the shell's status for it.
-			p.Wait()
-			return p, &startError{msg: rep.Error, proc: p}
-		}
-		p.Kill()
-		return nil, fmt.Errorf("start %s: the shim ended before the command ran: %v", cfg.Argv[0], p.Wait())
-	}
-	return p, nil
 }
 
 // startError is a command that could not run: not found, not executable.

@@ -49,6 +49,8 @@ type shimConfig struct {
 	Binds []bind   `json:"binds"`
 	UID   int      `json:"uid"` // -1: keep
 	GID   int      `json:"gid"`
+
+	HostNetwork bool `json:"host_network"` // stay in the host's network namespace
 }
 
 type bind struct {
@@ -132,10 +134,12 @@ func shimMain() int {
 }
 
 func shimSetup(cfg shimConfig) error {
-	if err := unix.Setns(shimNetnsFD, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("join network namespace: %w", err)
+	if !cfg.HostNetwork {
+		if err := unix.Setns(shimNetnsFD, unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("join network namespace: %w", err)
+		}
+		unix.Close(shimNetnsFD)
 	}
-	unix.Close(shimNetnsFD)
 	// Our mounts must not propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)

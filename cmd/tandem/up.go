@@ -181,7 +181,7 @@ func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) (
 	if c.noBuild {
 		return nil, nil
 	}
-	r := &build.Runner{StateDir: build.DefaultStateDir(), BaseEnv: buildEnv()}
+	r := &build.Runner{StateDir: build.DefaultStateDir(), BaseEnv: buildEnv(), Exec: isolatedExec}
 	var done []build.Result
 	for _, svc := range st.Services {
 		step, ok := build.StepFor(svc)
@@ -203,6 +203,12 @@ func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) (
 		}
 	}
 	return done, nil
+}
+
+// isolatedExec runs a build step under the process runtime's init: nothing
+// it starts outlives it, or tandem.
+func isolatedExec(ctx context.Context, dir string, env []string, command string, out io.Writer) error {
+	return process.Run(ctx, process.Cmd{Argv: []string{"/bin/sh", "-c", command}, Dir: dir, Env: env, Stdout: out, Stderr: out})
 }
 
 // roundDuration keeps what matters to a person: 12ms, 1.4s, 1m3s.
