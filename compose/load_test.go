@@ -53,7 +53,8 @@ func TestLoadProductStack(t *testing.T) {
 		},
 		{
 			Name: "db", Image: "postgres:16", Environment: map[string]string{}, Ports: []int{5432},
-			Restart: tandem.RestartNo, StopSignal: "SIGTERM", StopGrace: 10 * time.Second,
+			// The image's STOPSIGNAL.
+			Restart: tandem.RestartNo, StopSignal: "SIGINT", StopGrace: 10 * time.Second,
 		},
 		{
 			Name: "web", Context: filepath.Join(dir, "frontend"), WorkingDir: filepath.Join(dir, "frontend"),

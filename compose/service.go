@@ -57,6 +57,11 @@ func (d *decoder) convert(s types.ServiceConfig, disabled map[string]bool) *tand
 	slices.SortFunc(svc.DependsOn, func(a, b tandem.Dependency) int { return strings.Compare(a.Service, b.Service) })
 	svc.Healthcheck = healthcheck(s.HealthCheck)
 	svc.Restart = d.restart(s)
+	if isPostgres(s.Image) {
+		// The image's STOPSIGNAL, which Compose uses when the file names
+		// none: a fast shutdown that does not wait for clients to leave.
+		svc.StopSignal = "SIGINT"
+	}
 	if s.StopSignal != "" {
 		svc.StopSignal = s.StopSignal
 	}
