@@ -35,6 +35,10 @@ type SandboxSpec struct {
 	Services []string
 	// DataDir is the instance's own directory: databases, sockets, state.
 	DataDir string
+	// Restore names, by service, a directory Sandbox.Snapshot made: a
+	// database service whose data is not initialised yet starts from a copy
+	// of it instead of from an empty database.
+	Restore map[string]string
 }
 
 // Sandbox is one running stack instance's isolated network.
@@ -53,6 +57,10 @@ type Sandbox interface {
 	// directory and environment: healthchecks and seed commands. An exit
 	// status other than zero is an *ExitError. Canceling ctx kills it.
 	Exec(ctx context.Context, svc *Service, argv []string, stdout, stderr io.Writer) error
+
+	// Snapshot copies the data of svc, a database service that is not
+	// running, to dir (which must not exist), for SandboxSpec.Restore.
+	Snapshot(svc *Service, dir string) error
 
 	// Close stops whatever still runs in the sandbox and removes it and its
 	// network. It is safe to call more than once.

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/fsutil"
 )
 
 // pgSocketDir is where clients look for PostgreSQL's socket by default
@@ -153,6 +154,12 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 	cfg.Dir = pgdata
 	cfg.Env = mergeEnv(cfg.Env, "PGDATA="+pgdata)
 
+	if snap := s.spec.Restore[svc.Name]; snap != "" && !isFile(filepath.Join(host, "PG_VERSION")) {
+		if err := restorePostgres(snap, host, bins); err != nil {
+			return cfg, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		fmt.Fprintf(stdout, "tandem: PostgreSQL data copied from snapshot %s\n", filepath.Base(snap))
+	}
 	if !isFile(filepath.Join(host, "PG_VERSION")) {
 		if err := s.initPostgres(ctx, bins, cfg, host, svc.Environment, stdout, stderr); err != nil {
 			return cfg, fmt.Errorf("service %s: initialise PostgreSQL in %s: %w", svc.Name, host, err)
@@ -170,6 +177,41 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 	}
 	cfg.Argv = append([]string{filepath.Join(bins.dir, "postgres"), "-D", pgdata}, args...)
 	return cfg, nil
+}
+
+// restorePostgres puts a copy of the snapshot snap in place of the empty
+// data directory host.
+func restorePostgres(snap, host string, bins *postgresBins) error {
+	v, err := os.ReadFile(filepath.Join(snap, "PG_VERSION"))
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", snap, err)
+	}
+	if strings.TrimSpace(string(v)) != strconv.Itoa(bins.major) {
+		return tandem.Errorf(tandem.ECONFLICT, "snapshot %s is of PostgreSQL %s, and this machine runs %s", snap, strings.TrimSpace(string(v)), bins.version)
+	}
+	if err := os.Remove(host); err != nil { // empty: made just before
+		return err
+	}
+	return fsutil.CopyTree(snap, host, fsutil.Options{})
+}
+
+// Snapshot copies the data of a postgres service that is not running.
+func (s *Sandbox) Snapshot(svc *tandem.Service, dir string) error {
+	if !isPostgres(svc.Image) || svc.TandemCommand != nil {
+		return tandem.Errorf(tandem.EUNSUPPORTED, "service %s: only postgres images can be snapshotted", svc.Name)
+	}
+	bins, err := s.rt.postgresBins()
+	if err != nil {
+		return err
+	}
+	host := s.pgDataPath(svc, bins.major)
+	if isFile(filepath.Join(host, "postmaster.pid")) {
+		return tandem.Errorf(tandem.ECONFLICT, "service %s: its server is running (or did not stop cleanly): stop it before taking a snapshot", svc.Name)
+	}
+	if !isFile(filepath.Join(host, "PG_VERSION")) {
+		return tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot in %s", svc.Name, host)
+	}
+	return fsutil.CopyTree(host, dir, fsutil.Options{})
 }
 
 // pgDataPath is where the service keeps its data: the named volume mounted

@@ -398,3 +398,72 @@ func TestRunEndsEverythingItStarted(t *testing.T) {
 		t.Errorf("missing command: %v", err)
 	}
 }
+
+func TestPostgresSnapshotAndRestore(t *testing.T) {
+	if _, err := New().postgresBins(); err != nil {
+		t.Skip(err)
+	}
+	db := &tandem.Service{Name: "db", Image: "postgres:16", Environment: map[string]string{
+		"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop"}}
+	client := &tandem.Service{Name: "api", Context: "/", Environment: map[string]string{"PGPASSWORD": "pw"}}
+	psql := func(sb *Sandbox, sql string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := sb.Exec(context.Background(), client, []string{"psql", "-h", "db", "-U", "app", "-d", "shop", "-tAc", sql}, &out, &out); err != nil {
+			t.Fatalf("psql %q: %v: %s", sql, err, out.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	up := func(sb *Sandbox) tandem.Process {
+		t.Helper()
+		var out testutil.Buffer
+		p, err := sb.Start(context.Background(), db, &out, &out)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		waitFor(t, "postgres", 30*time.Second, func() bool {
+			return sb.Exec(context.Background(), db, []string{"pg_isready", "-U", "app", "-d", "shop"}, io.Discard, io.Discard) == nil
+		})
+		return p
+	}
+	down := func(p tandem.Process) {
+		p.Signal(os.Interrupt) // the image's stop signal: a fast, clean shutdown
+		p.Wait()
+	}
+
+	seeded := newSandbox(t, "db", "api")
+	p := up(seeded)
+	psql(seeded, "create table article (title text); insert into article values ('seeded')")
+	if err := seeded.Snapshot(db, filepath.Join(t.TempDir(), "running")); tandem.ErrorCode(err) != tandem.ECONFLICT {
+		t.Errorf("snapshot of a running server: %v", err)
+	}
+	down(p)
+	snap := filepath.Join(t.TempDir(), "snap")
+	if err := seeded.Snapshot(db, snap); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two instances start from it, each with a copy of its own.
+	restore := func() *Sandbox {
+		sb, err := New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: []string{"db", "api"},
+			DataDir: t.TempDir(), Restore: map[string]string{"db": snap}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close() })
+		return sb.(*Sandbox)
+	}
+	a := restore()
+	pa := up(a)
+	defer down(pa)
+	if got := psql(a, "select title from article"); got != "seeded" {
+		t.Errorf("restored rows: %q", got)
+	}
+	psql(a, "insert into article values ('only in a')")
+	b := restore()
+	pb := up(b)
+	defer down(pb)
+	if got := psql(b, "select count(*) from article"); got != "1" {
+		t.Errorf("b sees %s rows: a's write reached the snapshot", got)
+	}
+}
