@@ -112,6 +112,19 @@ func finish(target string, info fs.FileInfo) error {
 	return os.Chtimes(target, info.ModTime(), info.ModTime())
 }
 
+// CopyFile copies the regular file src to dst, which must not exist, with
+// its mode, owner and modification time.
+func CopyFile(src, dst string) error {
+	info, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if err := copyFile(src, dst, info); err != nil {
+		return err
+	}
+	return finish(dst, info)
+}
+
 func copyFile(src, dst string, info fs.FileInfo) error {
 	in, err := os.Open(src)
 	if err != nil {
