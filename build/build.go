@@ -20,9 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/fsutil"
 )
 
 // Step is one service's build.
@@ -128,11 +127,11 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	}
 	id := sha256.Sum256([]byte(dir))
 	base := filepath.Join(r.StateDir, hex.EncodeToString(id[:8])+"-"+step.Service)
-	unlock, err := lock(ctx, base+".lock", unix.LOCK_EX)
+	building, err := fsutil.Lock(ctx, base+".lock", false)
 	if err != nil {
 		return Result{}, err
 	}
-	defer unlock()
+	defer building.Unlock()
 
 	var prev stamp
 	if b, err := os.ReadFile(base + ".json"); err == nil {
@@ -145,14 +144,14 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	}
 	reason := why(prev, cur, dir)
 	if reason == "" {
-		release, err := lock(ctx, base+".use", unix.LOCK_SH)
+		use, err := fsutil.Lock(ctx, base+".use", true)
 		if err != nil {
 			return Result{}, err
 		}
-		return Result{Skipped: true, Duration: time.Since(began), Key: cur.Key, release: release}, nil
+		return Result{Skipped: true, Duration: time.Since(began), Key: cur.Key, release: use.Unlock}, nil
 	}
 	// Nobody may run from the outputs while they are replaced.
-	release, err := tryLock(base+".use", unix.LOCK_EX)
+	use, err := fsutil.TryLock(base+".use", false)
 	if err != nil {
 		return Result{}, tandem.Errorf(tandem.ECONFLICT,
 			"build %s: it must run again (%s), but another tandem runs %s from what the last build left in %s: stop it first", step.Service, reason, step.Service, dir)
@@ -160,7 +159,7 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	ok := false
 	defer func() {
 		if !ok {
-			release.unlock()
+			use.Unlock()
 		}
 	}()
 	os.Remove(base + ".json") // a failed or interrupted build leaves no stamp
@@ -185,11 +184,11 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 		return Result{}, err
 	}
 	// From replacing them to running from them.
-	if err := unix.Flock(int(release.fd), unix.LOCK_SH); err != nil {
+	if err := use.Share(); err != nil {
 		return Result{}, err
 	}
 	ok = true
-	return Result{Reason: reason, Duration: took, Key: cur.Key, release: release.unlock}, nil
+	return Result{Reason: reason, Duration: took, Key: cur.Key, release: use.Unlock}, nil
 }
 
 func sorted(s []string) []string {
@@ -314,46 +313,4 @@ func childExec(ctx context.Context, dir string, env []string, command string, ou
 		return &tandem.ExitError{Code: ee.ExitCode()}
 	}
 	return err
-}
-
-// flocked is an open lock file.
-type flocked struct {
-	fd uintptr
-	f  *os.File
-}
-
-func (l *flocked) unlock() {
-	unix.Flock(int(l.fd), unix.LOCK_UN)
-	l.f.Close()
-}
-
-// tryLock takes a lock on path of kind how at once, or fails.
-func tryLock(path string, how int) (*flocked, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &flocked{fd: f.Fd(), f: f}, nil
-}
-
-// lock takes a lock on path of kind how, waiting until ctx ends.
-func lock(ctx context.Context, path string, how int) (func(), error) {
-	for {
-		l, err := tryLock(path, how)
-		if err == nil {
-			return l.unlock, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tandem-dev/tandem/internal/fsutil"
 )
 
@@ -86,11 +84,11 @@ func (c *Cache) Build(ctx context.Context, step Step, out io.Writer) (Result, er
 	}
 	// Two previews of the same code build it once: the second waits and
 	// finds the first one's outputs.
-	unlock, err := lock(ctx, outDir+".lock", unix.LOCK_EX)
+	l, err := fsutil.Lock(ctx, outDir+".lock", false)
 	if err != nil {
 		return Result{}, err
 	}
-	defer unlock()
+	defer l.Unlock()
 	if _, err := os.Stat(outDir); err == nil {
 		if err := restore(outDir, dir); err != nil {
 			return Result{}, fmt.Errorf("build %s: restore cached outputs: %w", step.Service, err)
@@ -140,11 +138,11 @@ func (c *Cache) deps(ctx context.Context, step Step, dir, install, folder string
 	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
 		return false, err
 	}
-	unlock, err := lock(ctx, cached+".lock", unix.LOCK_EX)
+	l, err := fsutil.Lock(ctx, cached+".lock", false)
 	if err != nil {
 		return false, err
 	}
-	defer unlock()
+	defer l.Unlock()
 	target := filepath.Join(dir, folder)
 	if _, err := os.Stat(cached); err == nil {
 		os.RemoveAll(target)

@@ -73,6 +73,18 @@ func dedupe(s []string) []string {
 	return out
 }
 
+// Inputs names the files a step in dir reads, relative to dir: what git
+// tracks or would track there, or, out of a work tree, every file outside
+// the usual output folders.
+func Inputs(dir string) ([]string, error) { return listInputs(dir) }
+
+// Digest returns one digest of the content, type and executable bit of
+// files under dir.
+func Digest(dir string, files []string) (string, error) {
+	d, _, err := hashInputs(dir, files, nil)
+	return d, err
+}
+
 // hashInputs returns one digest for the content of files under dir, reusing
 // the sums in known for files whose metadata did not change. It returns the
 // sums it used, for next time.

@@ -1,0 +1,258 @@
+// Package seed makes seeded database snapshots: the service that declares
+// x-tandem.seed runs its seed commands once against fresh databases, the
+// result is kept under a key made of what produced it, and every new
+// preview starts from a copy, in milliseconds instead of the minutes
+// migrations and seed scripts take.
+package seed
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/build"
+	"github.com/tandem-dev/tandem/internal/fsutil"
+)
+
+// Env is set to "1" in the seeding service's environment when its databases
+// came from a snapshot, so an entrypoint that migrates and seeds can skip it.
+const Env = "TANDEM_SEEDED"
+
+// Plan is how a stack's databases are seeded.
+type Plan struct {
+	Seeder    *tandem.Service   // the service with x-tandem.seed
+	Databases []*tandem.Service // the database services it depends on
+	Key       string            // digest of what produces the snapshot
+}
+
+// PlanFor returns the stack's seeding plan, or nil if no service seeds.
+func PlanFor(st *tandem.Stack) (*Plan, error) {
+	var p *Plan
+	for _, svc := range st.Services {
+		if len(svc.Seed) == 0 {
+			continue
+		}
+		if p != nil {
+			return nil, tandem.Errorf(tandem.EINVALID, "services %s and %s both declare x-tandem.seed: one service seeds the databases", p.Seeder.Name, svc.Name)
+		}
+		p = &Plan{Seeder: svc}
+	}
+	if p == nil {
+		return nil, nil
+	}
+	for _, d := range p.Seeder.DependsOn {
+		if db := st.Service(d.Service); db != nil && isDatabase(db) {
+			p.Databases = append(p.Databases, db)
+		}
+	}
+	if len(p.Databases) == 0 {
+		return nil, tandem.Errorf(tandem.EINVALID, "service %s declares x-tandem.seed but depends on no postgres service to seed", p.Seeder.Name)
+	}
+	key, err := p.key()
+	if err != nil {
+		return nil, err
+	}
+	p.Key = key
+	return p, nil
+}
+
+func isDatabase(svc *tandem.Service) bool {
+	name := svc.Image
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	return path.Base(name) == "postgres" && svc.TandemCommand == nil
+}
+
+// seedFile reports whether a file of the seeding service is something seed
+// commands read: migrations, fixtures, seed data and code, SQL.
+func seedFile(rel string) bool {
+	parts := strings.Split(rel, "/")
+	for i, p := range parts {
+		switch p {
+		case "migrations", "fixtures", "seeds", "seed":
+			return true
+		case "commands":
+			if i > 0 && parts[i-1] == "management" {
+				return true
+			}
+		}
+	}
+	base := parts[len(parts)-1]
+	return strings.HasSuffix(base, ".sql") || strings.HasPrefix(base, "seed")
+}
+
+// key digests the seed commands, how each database is set up, and the
+// files of the seeding service that seed commands read. A change to a
+// migration makes a new key; a change to a page does not.
+func (p *Plan) key() (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "seed %q\n", p.Seed())
+	for _, db := range p.Databases {
+		fmt.Fprintf(h, "db %s %s %q", db.Name, db.Image, db.Command)
+		for _, k := range []string{"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_INITDB_ARGS", "POSTGRES_HOST_AUTH_METHOD", "PGDATA"} {
+			fmt.Fprintf(h, " %s=%q", k, db.Environment[k])
+		}
+		fmt.Fprintln(h)
+	}
+	if dir := p.Seeder.Context; dir != "" {
+		files, err := build.Inputs(dir)
+		if err != nil {
+			return "", fmt.Errorf("seed: read %s: %w", dir, err)
+		}
+		var read []string
+		for _, f := range files {
+			if seedFile(f) {
+				read = append(read, f)
+			}
+		}
+		sort.Strings(read)
+		d, err := build.Digest(dir, read)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "files %s\n", d)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// Seed returns the seed commands.
+func (p *Plan) Seed() []string { return p.Seeder.Seed }
+
+// Snapshots makes and keeps snapshots on a runtime.
+type Snapshots struct {
+	Dir     string // one directory per key, one snapshot per database in it
+	Runtime tandem.Runtime
+	// Ready bounds how long a fresh database may take to accept
+	// connections (default 2 minutes).
+	Ready time.Duration
+}
+
+// Ensure returns, by database service, the snapshot to restore for p,
+// making it first if none exists. made says whether it ran the seed
+// commands. Concurrent calls for one key make it once.
+func (s *Snapshots) Ensure(ctx context.Context, st *tandem.Stack, p *Plan, out io.Writer) (restore map[string]string, made bool, err error) {
+	dir := filepath.Join(s.Dir, p.Key)
+	restore = map[string]string{}
+	for _, db := range p.Databases {
+		restore[db.Name] = filepath.Join(dir, db.Name)
+	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return nil, false, err
+	}
+	l, err := fsutil.Lock(ctx, dir+".lock", false)
+	if err != nil {
+		return nil, false, err
+	}
+	defer l.Unlock()
+	if _, err := os.Stat(dir); err == nil {
+		return restore, false, nil
+	}
+	if err := s.make(ctx, st, p, dir, out); err != nil {
+		return nil, false, err
+	}
+	return restore, true, nil
+}
+
+// make runs the seed commands against fresh databases in a sandbox of its
+// own, stops them cleanly, and keeps a copy of each as dir/SERVICE.
+func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, dir string, out io.Writer) error {
+	work, err := os.MkdirTemp(s.Dir, ".seeding-"+p.Key[:8]+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	names := make([]string, 0, len(st.Services))
+	for _, svc := range st.Services {
+		names = append(names, svc.Name)
+	}
+	sb, err := s.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: "seed-" + p.Key[:8], Services: names, DataDir: filepath.Join(work, "data")})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+
+	var procs []tandem.Process
+	stop := func() {
+		for _, pr := range procs {
+			pr.Signal(syscall.SIGINT) // postgres's fast, clean shutdown
+		}
+		for _, pr := range procs {
+			pr.Wait()
+		}
+		procs = nil
+	}
+	defer stop()
+	for _, db := range p.Databases {
+		pr, err := sb.Start(ctx, db, out, out)
+		if err != nil {
+			return fmt.Errorf("seed: start %s: %w", db.Name, err)
+		}
+		procs = append(procs, pr)
+		if err := s.awaitReady(ctx, sb, db); err != nil {
+			return err
+		}
+	}
+	for _, c := range p.Seed() {
+		fmt.Fprintf(out, "tandem: seed: %s\n", c)
+		if err := sb.Exec(ctx, p.Seeder, []string{"/bin/sh", "-c", c}, out, out); err != nil {
+			return tandem.Errorf(tandem.EINVALID, "seed command %q of service %s: %w", c, p.Seeder.Name, err)
+		}
+	}
+	stop()
+	tmp := dir + ".new"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	for _, db := range p.Databases {
+		if err := sb.Snapshot(db, filepath.Join(tmp, db.Name)); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	}
+	return os.Rename(tmp, dir)
+}
+
+// awaitReady waits until db answers its healthcheck, or pg_isready.
+func (s *Snapshots) awaitReady(ctx context.Context, sb tandem.Sandbox, db *tandem.Service) error {
+	argv := []string{"pg_isready", "-q", "-h", "127.0.0.1"}
+	if db.Healthcheck != nil && len(db.Healthcheck.Test) > 1 {
+		switch db.Healthcheck.Test[0] {
+		case "CMD":
+			argv = db.Healthcheck.Test[1:]
+		case "CMD-SHELL":
+			argv = []string{"/bin/sh", "-c", strings.Join(db.Healthcheck.Test[1:], " ")}
+		}
+	}
+	limit := s.Ready
+	if limit == 0 {
+		limit = 2 * time.Minute
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		check, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := sb.Exec(check, db, argv, io.Discard, io.Discard)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return tandem.Errorf(tandem.ETIMEOUT, "seed: %s did not become ready within %s: %w", db.Name, limit, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
