@@ -33,6 +33,9 @@ type Options struct {
 	Logger *slog.Logger
 	// TailLines is how many lines of output a failure report shows (10).
 	TailLines int
+	// Restore names, by database service, a snapshot to start from when its
+	// data is not initialised yet (tandem.SandboxSpec.Restore).
+	Restore map[string]string
 	// Routed are the ports the gateway sends traffic to, by service. A
 	// routed service without a healthcheck is Starting, not Running, until
 	// they accept connections: it is up when its routes work.
@@ -81,7 +84,7 @@ func (s *Supervisor) Up(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(s.opts.DataDir, "logs"), 0o755); err != nil {
 		return err
 	}
-	sb, err := s.opts.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: s.opts.Name, Services: names, DataDir: s.opts.DataDir})
+	sb, err := s.opts.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: s.opts.Name, Services: names, DataDir: s.opts.DataDir, Restore: s.opts.Restore})
 	if err != nil {
 		return err
 	}
