@@ -22,7 +22,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
-	Err     error
+	Err     error // the cause, shown after Message
+
+	wrapped error // a cause Message already shows (from Errorf's %w)
 }
 
 func (e *Error) Error() string {
@@ -37,13 +39,18 @@ func (e *Error) Error() string {
 	return e.Code
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e.Err != nil {
+		return e.Err
+	}
+	return e.wrapped
+}
 
 // Errorf returns an *Error with code and a formatted message. A %w verb in
-// format becomes the cause.
+// format makes its operand the cause, which errors.Is and As then find.
 func Errorf(code, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
+	return &Error{Code: code, Message: err.Error(), wrapped: errors.Unwrap(err)}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
