@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -196,4 +197,27 @@ func TestLoadMissingFile(t *testing.T) {
 
 	_, err = Load(t.Context(), Options{})
 	wantError(t, err, "no compose file given")
+}
+
+func TestSecretNames(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a.yml", "x-tandem:\n  preview:\n    secrets: [DJANGO_SECRET_KEY, NEXTAUTH_SECRET, not-a-name, PREVIEW_HOST]\nservices: {}\n")
+	b := write("b.yml", "services: {}\n")
+	c := write("c.yml", "x-tandem:\n  preview:\n    secrets: [OTHER]\n")
+	if got := SecretNames([]string{a, b}); !reflect.DeepEqual(got, []string{"DJANGO_SECRET_KEY", "NEXTAUTH_SECRET"}) {
+		t.Errorf("a, b: %q", got)
+	}
+	if got := SecretNames([]string{a, c}); !reflect.DeepEqual(got, []string{"OTHER"}) {
+		t.Errorf("a, c: %q", got)
+	}
+	if got := SecretNames([]string{filepath.Join(dir, "missing.yml")}); got != nil {
+		t.Errorf("missing: %q", got)
+	}
 }

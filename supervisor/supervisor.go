@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -255,6 +256,16 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// Exec runs argv to completion inside the instance, in a service's
+// directory and environment, as docker compose exec does.
+func (s *Supervisor) Exec(ctx context.Context, service string, argv []string, stdout, stderr io.Writer) error {
+	u, err := s.unit(service)
+	if err != nil {
+		return err
+	}
+	return s.sandbox().Exec(ctx, u.svc, argv, stdout, stderr)
 }
 
 // Logs returns up to n of the newest lines of a service's output.

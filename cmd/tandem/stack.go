@@ -62,23 +62,16 @@ func socketPath(dataDir string) string { return filepath.Join(dataDir, "tandem.s
 
 // loadStack loads the stack with vars, and with the generated values of its
 // preview.secrets, kept in the data directory so they stay the same from one
-// tandem up to the next. The first load only learns the secrets' names, so
-// it keeps compose-go's warnings to itself; the second says them once.
+// tandem up to the next.
 func loadStack(ctx context.Context, f *stackFlags, files []string, vars tandem.Vars, dataDir string) (*tandem.Stack, error) {
-	opts := compose.Options{Files: files, Profiles: f.profiles, Vars: vars}
-	level := logrus.GetLevel()
-	logrus.SetLevel(logrus.ErrorLevel)
-	st, err := compose.Load(ctx, opts)
-	logrus.SetLevel(level)
-	if err != nil {
-		return nil, err
-	}
-	if len(st.Preview.Secrets) > 0 && dataDir != "" {
-		if opts.Vars.Secrets, err = localSecrets(dataDir, st.Preview.Secrets); err != nil {
+	if names := compose.SecretNames(files); len(names) > 0 && dataDir != "" {
+		secrets, err := localSecrets(dataDir, names)
+		if err != nil {
 			return nil, err
 		}
+		vars.Secrets = secrets
 	}
-	return compose.Load(ctx, opts)
+	return compose.Load(ctx, compose.Options{Files: files, Profiles: f.profiles, Vars: vars})
 }
 
 // composeWarnings shows compose-go's warnings (it logs them with logrus) as

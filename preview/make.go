@@ -1,0 +1,451 @@
+package preview
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/build"
+	"github.com/tandem-dev/tandem/check"
+	"github.com/tandem-dev/tandem/compose"
+	"github.com/tandem-dev/tandem/seed"
+	"github.com/tandem-dev/tandem/supervisor"
+)
+
+type job struct {
+	name string
+	gen  int
+	ttl  time.Duration // asked for by the request; 0: the stack's, then the server's
+}
+
+// worker makes previews from the queue until it closes.
+func (m *Manager) worker() {
+	defer m.workers.Done()
+	for j := range m.queue {
+		m.run(j)
+	}
+}
+
+func (m *Manager) run(j job) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opts.Timeout)
+	defer cancel()
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return
+	}
+	m.running[j.name] = cancel
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.running, j.name)
+		m.mu.Unlock()
+	}()
+	if err := m.make(ctx, j); err != nil && !errors.Is(err, errSuperseded) {
+		m.log.Warn("preview failed", "preview", j.name, "generation", j.gen, "err", err)
+	}
+}
+
+// step is one named part of making a preview; its output is recorded as
+// events and its last lines kept for a failure report.
+type step struct {
+	m     *Manager
+	name  string
+	title string
+	mask  []string // secret values, never recorded
+
+	mu   sync.Mutex
+	buf  []byte
+	tail []string
+}
+
+func (s *step) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, p...)
+	for {
+		i := strings.IndexByte(string(s.buf), '\n')
+		if i < 0 {
+			break
+		}
+		s.line(strings.TrimRight(string(s.buf[:i]), "\r"))
+		s.buf = s.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (s *step) line(l string) {
+	for _, secret := range s.mask {
+		if secret != "" {
+			l = strings.ReplaceAll(l, secret, "[secret]")
+		}
+	}
+	s.tail = append(s.tail, l)
+	if len(s.tail) > 20 {
+		s.tail = s.tail[len(s.tail)-20:]
+	}
+	s.m.event(s.name, "log", l)
+}
+
+func (s *step) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.buf) > 0 {
+		s.line(string(s.buf))
+		s.buf = nil
+	}
+	return append([]string(nil), s.tail...)
+}
+
+// update changes the record of generation gen of a preview, unless a newer
+// create or a destroy has come since.
+func (m *Manager) update(name string, gen int, f func(*tandem.Preview)) (*tandem.Preview, error) {
+	unlock := m.lock(name)
+	defer unlock()
+	p, err := m.opts.Store.Preview(context.Background(), name)
+	if err != nil {
+		if tandem.ErrorCode(err) == tandem.ENOTFOUND {
+			return nil, errSuperseded
+		}
+		return nil, err
+	}
+	if p.Generation != gen || p.State == tandem.PreviewDestroying {
+		return nil, errSuperseded
+	}
+	f(p)
+	p.UpdatedAt = time.Now().UTC()
+	return p, m.opts.Store.PutPreview(context.Background(), p)
+}
+
+// enter moves generation gen into state, at step.
+func (m *Manager) enter(name string, gen int, state tandem.PreviewState, stepName string) error {
+	_, err := m.update(name, gen, func(p *tandem.Preview) { p.State, p.Step = state, stepName })
+	if err == nil {
+		m.event(name, "state", string(state))
+		if stepName != "" {
+			m.event(name, "step", stepName)
+		}
+	}
+	return err
+}
+
+// make brings generation j.gen of a preview from queued to ready, or to
+// failed with the step and the tail of its output. What it made is removed
+// when it fails or is superseded; the instance serving before stays until
+// the new one is ready.
+func (m *Manager) make(ctx context.Context, j job) (err error) {
+	dir := m.genDir(j.name, j.gen)
+	var p *tandem.Preview
+	var cur *step
+	var in *Instance
+	defer func() {
+		if err == nil {
+			return
+		}
+		if in != nil {
+			m.stop(in)
+		} else {
+			m.removeGen(p, dir)
+		}
+		if errors.Is(err, errSuperseded) || (ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+			return
+		}
+		var tail []string
+		stepName := "create"
+		if cur != nil {
+			tail, stepName = cur.lines(), cur.title
+		}
+		msg := err.Error()
+		if _, uerr := m.update(j.name, j.gen, func(p *tandem.Preview) {
+			p.State, p.Step, p.Error, p.LogTail = tandem.PreviewFailed, stepName, msg, tail
+		}); uerr == nil {
+			m.event(j.name, "state", string(tandem.PreviewFailed))
+			m.event(j.name, "error", stepName+": "+msg)
+		}
+	}()
+
+	p, err = m.opts.Store.Preview(ctx, j.name)
+	if err != nil {
+		return err
+	}
+	if p.Generation != j.gen {
+		return errSuperseded
+	}
+	repo := m.opts.Repos[p.Repo]
+	newStep := func(title string, mask []string) *step {
+		cur = &step{m: m, name: j.name, title: title, mask: mask}
+		return cur
+	}
+
+	// Checkout.
+	if err := m.enter(j.name, j.gen, tandem.PreviewBuilding, "checkout"); err != nil {
+		return err
+	}
+	newStep("checkout", nil)
+	commit, branch, err := repo.Source.Resolve(ctx, p.Ref)
+	if err != nil {
+		return err
+	}
+	os.RemoveAll(dir) // left by a crash
+	src := filepath.Join(dir, "src")
+	if err := repo.Source.Checkout(ctx, commit, src); err != nil {
+		return err
+	}
+	if p, err = m.update(j.name, j.gen, func(p *tandem.Preview) { p.Commit, p.Branch = commit, branch }); err != nil {
+		return err
+	}
+
+	// The stack, with this preview's values and secrets.
+	newStep("load stack", nil)
+	st, secrets, err := m.loadStack(ctx, p, src)
+	if err != nil {
+		return err
+	}
+	mask := secretValues(secrets)
+	if problems := check.Stack(st, m.opts.Runtime.Check); hasErrors(problems) {
+		return tandem.Errorf(tandem.EINVALID, "%s", joinProblems(problems))
+	}
+	binding := tandem.Binding{Repo: p.Repo, Commit: commit, StackDigest: stackDigest(st, mask), Builds: map[string]string{}}
+
+	// Builds.
+	for _, svc := range st.Services {
+		s, ok := build.StepFor(svc)
+		if !ok {
+			continue
+		}
+		title := "build " + svc.Name
+		if err := m.enter(j.name, j.gen, tandem.PreviewBuilding, title); err != nil {
+			return err
+		}
+		out := newStep(title, mask)
+		res, err := m.builds.Build(ctx, s, out)
+		if err != nil {
+			return err
+		}
+		binding.Builds[svc.Name] = res.Key
+		if res.Skipped {
+			m.event(j.name, "log", fmt.Sprintf("%s: build cached (%s)", svc.Name, res.Key[:12]))
+		} else {
+			m.event(j.name, "log", fmt.Sprintf("%s: built in %s (%s)", svc.Name, res.Duration.Round(100*time.Millisecond), res.Reason))
+		}
+	}
+
+	// The database.
+	var restore map[string]string
+	plan, err := seed.PlanFor(st)
+	if err != nil {
+		return err
+	}
+	if plan != nil {
+		if err := m.enter(j.name, j.gen, tandem.PreviewSeeding, "seed"); err != nil {
+			return err
+		}
+		out := newStep("seed", mask)
+		began := time.Now()
+		var made bool
+		if restore, made, err = m.snaps.Ensure(ctx, st, plan, out); err != nil {
+			return err
+		}
+		plan.Seeder.Environment[seed.Env] = "1"
+		binding.SnapshotKey = plan.Key
+		how := "from the snapshot"
+		if made {
+			how = "seeded, and kept as a snapshot"
+		}
+		m.event(j.name, "log", fmt.Sprintf("database %s in %s (%s)", how, time.Since(began).Round(time.Millisecond), plan.Key[:12]))
+	}
+
+	// Start, beside whatever serves now.
+	if err := m.enter(j.name, j.gen, tandem.PreviewStarting, "start"); err != nil {
+		return err
+	}
+	out := newStep("start", mask)
+	in = m.newInstance(p, j.gen, st, filepath.Join(dir, "data"), restore)
+	in.dir, in.source = dir, repo.Source
+	in.progress.Store(out)
+	if err := in.Sup.Up(ctx); err != nil {
+		in.progress.Store(nil)
+		for _, l := range failedTail(in.Sup) {
+			out.line(l)
+		}
+		return err
+	}
+	in.progress.Store(nil)
+	return m.switchTo(j, in, binding, st)
+}
+
+// newInstance prepares an instance of a stack for a preview.
+func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data string, restore map[string]string) *Instance {
+	routed := map[string][]int{}
+	for _, r := range st.Routes {
+		routed[r.Service] = append(routed[r.Service], r.Port)
+	}
+	in := &Instance{Preview: p.Name, Generation: gen, Host: m.host(p.Name), Routes: st.Routes}
+	in.Sup = supervisor.New(supervisor.Options{
+		Stack: st, Runtime: m.opts.Runtime, Name: fmt.Sprintf("%s-%d", p.Name, gen), DataDir: data,
+		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore,
+		Output: func(l supervisor.Line) {
+			if s := in.progress.Load(); s != nil {
+				s.Write([]byte(l.Service + " | " + l.Text + "\n"))
+			}
+		},
+	})
+	return in
+}
+
+// switchTo routes the preview to its new instance, records it ready, and
+// stops the instance it replaces once requests to it have had time to end.
+func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tandem.Stack) error {
+	ttl := j.ttl
+	if ttl == 0 {
+		ttl = st.Preview.TTL
+	}
+	if ttl == 0 {
+		ttl = m.opts.DefaultTTL
+	}
+	unlock := m.lock(j.name)
+	p, err := m.opts.Store.Preview(context.Background(), j.name)
+	if err != nil || p.Generation != j.gen || p.State == tandem.PreviewDestroying {
+		unlock()
+		if err == nil || tandem.ErrorCode(err) == tandem.ENOTFOUND {
+			err = errSuperseded
+		}
+		return err
+	}
+	now := time.Now().UTC()
+	p.State, p.Step, p.Error, p.LogTail = tandem.PreviewReady, "", "", nil
+	p.Serving, p.ReadyAt, p.UpdatedAt, p.Binding = j.gen, now, now, binding
+	p.TTL, p.ExpiresAt = ttl, time.Time{}
+	if ttl > 0 {
+		p.ExpiresAt = now.Add(ttl)
+	}
+	if err := m.opts.Store.PutPreview(context.Background(), p); err != nil {
+		unlock()
+		return err
+	}
+	m.mu.Lock()
+	old := m.serving[j.name]
+	m.serving[j.name] = in
+	m.mu.Unlock()
+	m.publish()
+	unlock()
+	m.event(j.name, "state", string(tandem.PreviewReady))
+	m.event(j.name, "ready", p.URL)
+	m.wakeTTL()
+	if old != nil {
+		go func() {
+			time.Sleep(m.opts.Drain)
+			m.stop(old)
+		}()
+	}
+	return nil
+}
+
+// stop ends an instance and removes its files.
+func (m *Manager) stop(in *Instance) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := in.Sup.Down(ctx); err != nil {
+		m.log.Warn("stop instance", "preview", in.Preview, "generation", in.Generation, "err", err)
+	}
+	if in.source != nil {
+		in.source.Remove(ctx, filepath.Join(in.dir, "src"))
+	}
+	os.RemoveAll(in.dir)
+}
+
+// removeGen removes what a generation that never ran left.
+func (m *Manager) removeGen(p *tandem.Preview, dir string) {
+	if p != nil {
+		if repo, ok := m.opts.Repos[p.Repo]; ok {
+			repo.Source.Remove(context.Background(), filepath.Join(dir, "src"))
+		}
+	}
+	os.RemoveAll(dir)
+}
+
+// loadStack loads the stack file of a work tree with the preview's values,
+// generating the secrets it names that the preview does not have yet.
+func (m *Manager) loadStack(ctx context.Context, p *tandem.Preview, src string) (*tandem.Stack, map[string]string, error) {
+	repo := m.opts.Repos[p.Repo]
+	files := []string{filepath.Join(src, repo.Compose)}
+	secrets, err := m.opts.Store.Secrets(ctx, p.Name)
+	if err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		return nil, nil, err
+	}
+	if secrets == nil {
+		secrets = map[string]string{}
+	}
+	added := false
+	for _, n := range compose.SecretNames(files) {
+		if secrets[n] == "" {
+			b := make([]byte, 32)
+			rand.Read(b)
+			secrets[n] = base64.RawURLEncoding.EncodeToString(b)
+			added = true
+		}
+	}
+	if added {
+		if err := m.opts.Store.PutSecrets(ctx, p.Name, secrets); err != nil {
+			return nil, nil, err
+		}
+	}
+	vars := tandem.Vars{Host: m.hostPort(p.Name), URL: m.url(p.Name), Name: p.Name, GitSHA: p.Commit, GitBranch: p.Branch, Secrets: secrets}
+	if p.PR != 0 {
+		vars.PRNumber = fmt.Sprint(p.PR)
+	}
+	st, err := compose.Load(ctx, compose.Options{Files: files, Vars: vars, ProjectName: p.Name})
+	return st, secrets, err
+}
+
+func secretValues(secrets map[string]string) []string {
+	var v []string
+	for _, s := range secrets {
+		v = append(v, s)
+	}
+	return v
+}
+
+func hasErrors(ps []tandem.Problem) bool {
+	for _, p := range ps {
+		if p.Severity == tandem.SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+func joinProblems(ps []tandem.Problem) string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// failedTail returns the last lines of the services that did not come up.
+func failedTail(sup *supervisor.Supervisor) []string {
+	var out []string
+	for _, st := range sup.Status() {
+		if st.State == supervisor.Running || st.State == supervisor.Healthy {
+			continue
+		}
+		lines, _ := sup.Logs(st.Service, 10)
+		out = append(out, fmt.Sprintf("%s: %s", st.Service, st.Reason()))
+		for _, l := range lines {
+			out = append(out, "  "+st.Service+" | "+l)
+		}
+	}
+	return out
+}

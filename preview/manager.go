@@ -1,0 +1,189 @@
+// Package preview runs previews: a copy of a stack per pull request, built
+// at its commit, with its own seeded database and secrets, served at its own
+// host, updated without downtime, destroyed on request or when its TTL runs
+// out, and brought back as it was after tandem itself restarts.
+package preview
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/build"
+	"github.com/tandem-dev/tandem/seed"
+	"github.com/tandem-dev/tandem/supervisor"
+)
+
+// Repo is a registered repository previews are made from.
+type Repo struct {
+	Name          string
+	Source        tandem.Source
+	Compose       string // the Compose file's path in the repository
+	DefaultBranch string
+}
+
+// Options configure a Manager.
+type Options struct {
+	Store   tandem.PreviewStore
+	Runtime tandem.Runtime
+	Repos   map[string]Repo
+	DataDir string // previews/, cache/ go here
+
+	// Domain is where previews answer: NAME.Domain. Scheme ("http" or
+	// "https") and PublicPort ("" for the scheme's own) make their URL.
+	Domain     string
+	Scheme     string
+	PublicPort string
+
+	Parallelism int           // previews made at once (default 2)
+	DefaultTTL  time.Duration // when neither the request nor the stack says (0: none)
+	Drain       time.Duration // how long a replaced instance still runs after the switch (default 2s)
+	Timeout     time.Duration // for one create, from checkout to ready (default 15m)
+
+	BuildEnv  []string // what builds get from tandem's environment (PATH, HOME...)
+	BuildExec func(ctx context.Context, dir string, env []string, command string, out io.Writer) error
+
+	// Serve is called, after every change, with the instances to route to,
+	// by host. It must not block.
+	Serve  func(map[string]*Instance)
+	Logger *slog.Logger
+}
+
+// Instance is a running preview instance, as the gateway needs it.
+type Instance struct {
+	Preview    string
+	Generation int
+	Host       string
+	Routes     []tandem.Route
+	Sup        *supervisor.Supervisor
+
+	dir    string // previews/NAME/GEN
+	source tandem.Source
+	// progress receives the services' output while the instance starts,
+	// as the create's progress; nil once it is ready.
+	progress atomic.Pointer[step]
+}
+
+// CreateRequest asks for a preview of Repo at Ref.
+type CreateRequest struct {
+	Name string        `json:"name"`
+	Repo string        `json:"repo"`
+	Ref  string        `json:"ref,omitempty"` // default: the repository's default branch
+	PR   int           `json:"pr,omitempty"`
+	TTL  time.Duration `json:"ttl,omitempty"` // 0: the stack's preview.ttl, then the server's
+}
+
+// Manager makes, serves and removes previews.
+type Manager struct {
+	opts   Options
+	log    *slog.Logger
+	builds *build.Cache
+	snaps  *seed.Snapshots
+	queue  chan job
+	qmu    sync.RWMutex // held to send on queue; Close closes it under the write lock
+
+	mu       sync.Mutex
+	serving  map[string]*Instance // by preview name
+	running  map[string]context.CancelFunc
+	locks    map[string]*sync.Mutex
+	subs     map[chan tandem.Event]string
+	ttlWake  chan struct{}
+	closing  bool
+	workers  sync.WaitGroup
+	stopLoop context.CancelFunc
+}
+
+// New returns a manager; nothing runs until Start.
+func New(opts Options) (*Manager, error) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 2
+	}
+	if opts.Drain == 0 {
+		opts.Drain = 2 * time.Second
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 15 * time.Minute
+	}
+	if opts.Scheme == "" {
+		opts.Scheme = "http"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{"previews", "cache"} {
+		if err := os.MkdirAll(filepath.Join(opts.DataDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return &Manager{
+		opts:    opts,
+		log:     opts.Logger,
+		builds:  &build.Cache{Dir: filepath.Join(opts.DataDir, "cache", "builds"), BaseEnv: opts.BuildEnv, Exec: opts.BuildExec},
+		snaps:   &seed.Snapshots{Dir: filepath.Join(opts.DataDir, "cache", "snapshots"), Runtime: opts.Runtime},
+		queue:   make(chan job, 1024),
+		serving: map[string]*Instance{},
+		running: map[string]context.CancelFunc{},
+		locks:   map[string]*sync.Mutex{},
+		subs:    map[chan tandem.Event]string{},
+		ttlWake: make(chan struct{}, 1),
+	}, nil
+}
+
+// host is where a preview answers; hostPort adds the public port, as
+// browsers send it and PREVIEW_HOST says it.
+func (m *Manager) host(name string) string { return name + "." + m.opts.Domain }
+
+func (m *Manager) hostPort(name string) string {
+	if m.opts.PublicPort == "" {
+		return m.host(name)
+	}
+	return m.host(name) + ":" + m.opts.PublicPort
+}
+
+func (m *Manager) url(name string) string { return m.opts.Scheme + "://" + m.hostPort(name) }
+
+// lock serialises what happens to one preview.
+func (m *Manager) lock(name string) func() {
+	m.mu.Lock()
+	l := m.locks[name]
+	if l == nil {
+		l = &sync.Mutex{}
+		m.locks[name] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// genDir is where generation gen of a preview keeps its work tree (src)
+// and its instance's data (data).
+func (m *Manager) genDir(name string, gen int) string {
+	return filepath.Join(m.opts.DataDir, "previews", name, fmt.Sprint(gen))
+}
+
+// publish tells the gateway what to route to now.
+func (m *Manager) publish() {
+	m.mu.Lock()
+	routes := make(map[string]*Instance, len(m.serving))
+	for _, in := range m.serving {
+		routes[in.Host] = in
+	}
+	m.mu.Unlock()
+	if m.opts.Serve != nil {
+		m.opts.Serve(routes)
+	}
+}
+
+// Instance returns the instance a preview is served by, or nil.
+func (m *Manager) Instance(name string) *Instance {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.serving[name]
+}
