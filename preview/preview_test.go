@@ -122,7 +122,7 @@ func newHarness(t *testing.T, data, src string) *harness {
 		Repos:    map[string]Repo{"shop": {Name: "shop", Source: git.NewMirror("shop", src, filepath.Join(data, "repos", "shop.git")), Compose: "compose.yml", DefaultBranch: "main"}},
 		Domain:   "previews.example.com",
 		BuildEnv: []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
-		Drain:    500 * time.Millisecond,
+		Drain:    2 * time.Second,
 		Serve: func(r map[string]*Instance) {
 			h.mu.Lock()
 			h.routes = r
@@ -278,16 +278,24 @@ func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.await("pr-1", up.Generation, tandem.PreviewReady)
-	time.Sleep(time.Second) // past the old instance's drain
+	// Past the old instance's drain: it is stopped and its files are gone.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		gens, _ := filepath.Glob(filepath.Join(h.data, "previews", "pr-1", "*"))
+		if len(gens) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("generations left: %v", gens)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	close(stop)
-	if n := <-polled; n < 20 || len(failures) > 0 {
+	if n := <-polled; n < 5 || len(failures) > 0 {
 		t.Errorf("%d polls during the update; failures: %v", n, failures)
 	}
 	if _, body, _ := h.get("pr-1.previews.example.com"); !strings.HasPrefix(body, "page v3") {
 		t.Errorf("after the update: %q", body)
-	}
-	if gens, _ := filepath.Glob(filepath.Join(h.data, "previews", "pr-1", "*")); len(gens) != 1 {
-		t.Errorf("generations left: %v", gens)
 	}
 }
 

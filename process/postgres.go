@@ -63,6 +63,8 @@ type postgresBins struct {
 // postgresBins finds the machine's PostgreSQL server programs: on PATH, or
 // the newest of Debian's /usr/lib/postgresql/*/bin.
 func (r *Runtime) postgresBins() (*postgresBins, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.postgres != nil {
 		return r.postgres, nil
 	}

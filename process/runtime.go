@@ -14,12 +14,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/tandem-dev/tandem"
 )
 
 // Runtime runs stack instances as local processes.
 type Runtime struct {
+	mu       sync.Mutex
 	postgres *postgresBins // nil until a postgres service needs it
 }
 
