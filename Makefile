@@ -5,10 +5,10 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
 
-.PHONY: help deps build example test vet fuzz bench-up clean
+.PHONY: help deps build example test vet fuzz bench-up bench-gateway clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## install what the example and the tests need (Debian packages)
 	@scripts/install-deps
@@ -35,6 +35,9 @@ fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 
 bench-up: build ## time tandem up of the example, fresh and warm (after make example)
 	$(SUDO) scripts/bench-up
+
+bench-gateway: build ## gateway vs nginx and Caddy, and vs a Next.js proxy route (BENCH_DURATION, BENCH_FLAGS)
+	$(SUDO) $(GO) run ./bench/gatewaybench -duration $${BENCH_DURATION:-10s} $${BENCH_FLAGS:-}
 
 clean: ## remove bin/ and the example's data directory
 	rm -rf bin examples/django-nextjs/.tandem

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wrkResult is what we keep of one wrk run.
+type wrkResult struct {
+	Requests  int64
+	ReqPerSec float64
+	P50, P99  time.Duration
+	Non2xx    int64 // wrk counts statuses >= 400 ("Non-2xx or 3xx responses")
+	SockErrs  int64 // connect + read + write + timeout
+}
+
+// parseWrk reads wrk 4.1's report as printed with --latency.
+func parseWrk(out string) (wrkResult, error) {
+	var r wrkResult
+	var seen50, seen99, seenRate bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "50%":
+			d, err := parseWrkDuration(f[1])
+			if err != nil {
+				return r, err
+			}
+			r.P50, seen50 = d, true
+		case len(f) == 2 && f[0] == "99%":
+			d, err := parseWrkDuration(f[1])
+			if err != nil {
+				return r, err
+			}
+			r.P99, seen99 = d, true
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return r, fmt.Errorf("wrk: Requests/sec %q: %w", f[1], err)
+			}
+			r.ReqPerSec, seenRate = v, true
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			r.Requests, _ = strconv.ParseInt(f[0], 10, 64)
+		case len(f) == 5 && f[0] == "Non-2xx":
+			r.Non2xx, _ = strconv.ParseInt(f[4], 10, 64)
+		case len(f) == 10 && f[0] == "Socket" && f[1] == "errors:":
+			// Socket errors: connect 0, read 1, write 0, timeout 0
+			for i := 3; i < len(f); i += 2 {
+				n, _ := strconv.ParseInt(strings.TrimSuffix(f[i], ","), 10, 64)
+				r.SockErrs += n
+			}
+		}
+	}
+	if !seen50 || !seen99 || !seenRate {
+		return r, fmt.Errorf("wrk: no Requests/sec or latency distribution in its output (was --latency given?)")
+	}
+	return r, nil
+}
+
+// parseWrkDuration reads wrk's latency format: 231.00us, 2.38ms, 1.02s, 1.5m.
+func parseWrkDuration(s string) (time.Duration, error) {
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}} {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseFloat(num, 64)
+			if err != nil {
+				return 0, fmt.Errorf("wrk: latency %q: %w", s, err)
+			}
+			return time.Duration(math.Round(v * float64(u.unit))), nil
+		}
+	}
+	return 0, fmt.Errorf("wrk: latency %q has no unit", s)
+}
+
+// load says how to run wrk: where and how hard.
+type load struct {
+	threads, conns int
+	url, host      string // host: a Host header other than the URL's
+	netns          string // /proc/PID/ns/net to run wrk in, or "" for ours
+}
+
+func (l load) args(d time.Duration) []string {
+	var args []string
+	if l.netns != "" {
+		args = append(args, "nsenter", "--net="+l.netns)
+	}
+	args = append(args, "wrk", fmt.Sprintf("-t%d", l.threads), fmt.Sprintf("-c%d", l.conns),
+		fmt.Sprintf("-d%ds", int(d.Round(time.Second)/time.Second)), "--latency")
+	if l.host != "" {
+		args = append(args, "-H", "Host: "+l.host)
+	}
+	return append(args, l.url)
+}
+
+// runWrk runs wrk for d.
+func runWrk(ctx context.Context, l load, d time.Duration) (wrkResult, error) {
+	args := l.args(d)
+	out, err := command(ctx, args...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	r, err := parseWrk(string(out))
+	if err != nil {
+		return r, fmt.Errorf("%w\n%s", err, out)
+	}
+	return r, nil
+}
