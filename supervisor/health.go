@@ -13,7 +13,7 @@ import (
 
 // eagerProbe is how often a starting service is probed until it is first
 // healthy: a preview is ready the moment it is, not up to an interval later.
-const eagerProbe = 500 * time.Millisecond
+const eagerProbe = 250 * time.Millisecond
 
 // checkHealth runs the service's healthcheck inside the instance for as long
 // as process gen runs. Before the first success, failures count only once

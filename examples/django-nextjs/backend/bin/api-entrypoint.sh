@@ -5,8 +5,12 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 source bin/python.sh
 
-"$PY" manage.py migrate --noinput
-"$PY" manage.py seed_demo_data
+# Under tandem serve the database comes from a snapshot made by the seed
+# commands in x-tandem.seed (TANDEM_SEEDED=1); elsewhere, seed it here.
+if [ "${TANDEM_SEEDED:-}" != "1" ]; then
+  "$PY" manage.py migrate --noinput
+  "$PY" manage.py seed_demo_data
+fi
 
 # Requests are logged by app.middleware.request_log (one line each, with
 # host=...), so gunicorn's own access log stays off.
