@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/valyala/fasthttp"
 )
 
 // discardWriter is the cheapest ResponseWriter, so the benchmark measures
@@ -51,4 +54,56 @@ func BenchmarkServeHTTPParallel(b *testing.B) {
 			g.ServeHTTP(w, req)
 		}
 	})
+}
+
+// BenchmarkServeFast proxies a tiny response through the fasthttp path:
+// a real loopback listener, a fasthttp client in front and a loopback
+// service behind.
+func BenchmarkServeFast(b *testing.B) {
+	up := fasthttpUpstream(b)
+	h := &harness{t: b, addr: map[string]string{"web:3000": up}}
+	g := New(Options{})
+	g.Set(&Table{Default: &Site{Name: "bench", Routes: []tandem.Route{apiRoute, webRoute}, Dial: h.dial}})
+	_, addr := serveGateway(b, g, viaH1)
+	client := &fasthttp.HostClient{Addr: addr, MaxConns: 256}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + addr + "/search/?q=1")
+		for pb.Next() {
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Fatalf("%v %d", err, resp.StatusCode())
+			}
+		}
+	})
+}
+
+// BenchmarkSet10000 is one reload of ten thousand sites of which one changed.
+func BenchmarkSet10000(b *testing.B) {
+	previews := make(map[string]*Site, 10000)
+	for i := range 10000 {
+		previews[strconv.Itoa(i)] = &Site{Name: strconv.Itoa(i), Routes: []tandem.Route{apiRoute, webRoute}}
+	}
+	g := New(Options{})
+	t := &Table{Previews: map[string]map[string]*Site{"previews.example.com": previews}}
+	g.Set(t)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		previews["0"] = &Site{Name: "0", Routes: []tandem.Route{apiRoute, webRoute}}
+		g.Set(t)
+	}
+}
+
+// fasthttpUpstream is a minimal service on loopback.
+func fasthttpUpstream(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }}
+	go s.Serve(ln)
+	b.Cleanup(func() { _ = s.Shutdown() })
+	return ln.Addr().String()
 }

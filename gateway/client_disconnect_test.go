@@ -15,32 +15,27 @@ import (
 // (nginx's "client closed request"), nothing is logged as a failure, and
 // the service's request is canceled too.
 func TestClientDisconnectBeforeResponse(t *testing.T) {
-	arrived, canceled := make(chan struct{}), make(chan struct{})
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		select {
-		case <-r.Context().Done():
-			close(canceled)
-		case <-time.After(10 * time.Second):
-		}
-	})
-	h := newHarness(t, Options{}, []tandem.Route{apiRoute}, map[string]http.Handler{"api:8000": slow})
+	eachPath(t, func(t *testing.T, v via) {
+		arrived, canceled := make(chan struct{}), make(chan struct{})
+		slow := slowHandler(arrived, canceled)
+		h := newHarness(t, v, Options{}, []tandem.Route{apiRoute}, map[string]http.Handler{"api:8000": slow})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.URL+"/api/report/", nil)
-	go func() {
-		<-arrived
-		cancel()
-	}()
-	if _, err := h.client().Do(req); err == nil {
-		t.Fatal("request succeeded after cancel")
-	}
-	select {
-	case <-canceled:
-	case <-time.After(5 * time.Second):
-		t.Error("the service's request was not canceled")
-	}
-	wantQuiet499(t, h, "/api/report/")
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.URL+"/api/report/", nil)
+		go func() {
+			<-arrived
+			cancel()
+		}()
+		if _, err := h.client().Do(req); err == nil {
+			t.Fatal("request succeeded after cancel")
+		}
+		select {
+		case <-canceled:
+		case <-time.After(5 * time.Second):
+			t.Error("the service's request was not canceled")
+		}
+		wantQuiet499(t, h, "/api/report/")
+	})
 }
 
 // The same when the client leaves halfway through a streamed response.
@@ -59,17 +54,32 @@ func TestClientDisconnectMidStream(t *testing.T) {
 			}
 		}
 	})
-	h := newHarness(t, Options{}, []tandem.Route{webRoute}, map[string]http.Handler{"web:3000": stream})
+	eachPath(t, func(t *testing.T, v via) {
+		h := newHarness(t, v, Options{}, []tandem.Route{webRoute}, map[string]http.Handler{"web:3000": stream})
 
-	res, err := h.client().Get(h.URL + "/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(res.Body).ReadString('\n'); err != nil || line != "data: tick\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
-	res.Body.Close() // mid-stream: closes the connection
-	wantQuiet499(t, h, "/events")
+		res, err := h.client().Get(h.URL + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line, err := bufio.NewReader(res.Body).ReadString('\n'); err != nil || line != "data: tick\n" {
+			t.Fatalf("first line %q, %v", line, err)
+		}
+		res.Body.Close() // mid-stream: closes the connection
+		wantQuiet499(t, h, "/events")
+	})
+}
+
+// slowHandler never answers: it reports the request's arrival and its
+// cancellation.
+func slowHandler(arrived, canceled chan struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(10 * time.Second):
+		}
+	})
 }
 
 func wantQuiet499(t *testing.T, h *harness, path string) {

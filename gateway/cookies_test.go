@@ -27,24 +27,26 @@ func TestCookiesAndAuthorization(t *testing.T) {
 			"authorization": r.Header.Values("Authorization"),
 		})
 	})
-	h := newHarness(t, Options{}, []tandem.Route{apiRoute, webRoute}, map[string]http.Handler{"api:8000": svc, "web:3000": svc})
+	eachPath(t, func(t *testing.T, v via) {
+		h := newHarness(t, v, Options{}, []tandem.Route{apiRoute, webRoute}, map[string]http.Handler{"api:8000": svc, "web:3000": svc})
 
-	for _, path := range []string{"/api/me/", "/account"} {
-		res, body := h.get(path,
-			"Cookie", `sessionid=abc123; csrftoken=Zx9; theme="dark mode"`,
-			"Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig")
-		if got := res.Header.Values("Set-Cookie"); !slices.Equal(got, setCookies) {
-			t.Errorf("%s: Set-Cookie\n got %q\nwant %q", path, got, setCookies)
+		for _, path := range []string{"/api/me/", "/account"} {
+			res, body := h.get(path,
+				"Cookie", `sessionid=abc123; csrftoken=Zx9; theme="dark mode"`,
+				"Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig")
+			if got := res.Header.Values("Set-Cookie"); !slices.Equal(got, setCookies) {
+				t.Errorf("%s: Set-Cookie\n got %q\nwant %q", path, got, setCookies)
+			}
+			var seen map[string][]string
+			if err := json.Unmarshal([]byte(body), &seen); err != nil {
+				t.Fatal(err)
+			}
+			if got := seen["cookie"]; !slices.Equal(got, []string{`sessionid=abc123; csrftoken=Zx9; theme="dark mode"`}) {
+				t.Errorf("%s: service received Cookie %q", path, got)
+			}
+			if got := seen["authorization"]; !slices.Equal(got, []string{"Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"}) {
+				t.Errorf("%s: service received Authorization %q", path, got)
+			}
 		}
-		var seen map[string][]string
-		if err := json.Unmarshal([]byte(body), &seen); err != nil {
-			t.Fatal(err)
-		}
-		if got := seen["cookie"]; !slices.Equal(got, []string{`sessionid=abc123; csrftoken=Zx9; theme="dark mode"`}) {
-			t.Errorf("%s: service received Cookie %q", path, got)
-		}
-		if got := seen["authorization"]; !slices.Equal(got, []string{"Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"}) {
-			t.Errorf("%s: service received Authorization %q", path, got)
-		}
-	}
+	})
 }

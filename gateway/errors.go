@@ -11,52 +11,37 @@ import (
 	"strings"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/valyala/fasthttp"
 )
 
 // failure is the gateway answering for a service that could not.
 type failure struct {
 	status int
 	msg    string // for the browser: names the service, never an address
+	kind   string // for the Observer: "dial", "timeout", "reset", "bad_response", "down"
 }
 
-// proxyError is the ReverseProxy ErrorHandler of route rt.
-func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, err error) {
-	lw, _ := w.(*logWriter)
-	if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
-		// The client left: nobody to answer, nothing for an operator to fix.
-		if lw != nil {
-			lw.status = StatusClientClosedRequest
-		}
-		return
-	}
-	if lw != nil {
-		lw.err = err
-		if lw.wroteHeader() {
-			return // a WebSocket that failed after the 101: too late for a page
-		}
-	}
-	rt.writeError(w, classify(rt.Service, err))
-}
-
-// classify maps a transport error to what the browser is told.
+// classify maps an upstream error to what the browser is told.
 func classify(service string, err error) failure {
 	var de *dialError
 	switch {
-	case errors.As(err, &de) && isTimeout(err):
-		return failure{http.StatusGatewayTimeout, service + " did not accept the connection in time"}
+	case errors.As(err, &de) && de.timeout:
+		return failure{http.StatusGatewayTimeout, service + " did not accept the connection in time", "timeout"}
 	case errors.As(err, &de):
-		return failure{http.StatusServiceUnavailable, service + " is not accepting connections"}
+		return failure{http.StatusServiceUnavailable, service + " is not accepting connections", "dial"}
 	case isTimeout(err):
-		return failure{http.StatusGatewayTimeout, service + " did not answer in time"}
+		return failure{http.StatusGatewayTimeout, service + " did not answer in time", "timeout"}
+	case nothingRead(err) || isWriteError(err):
+		return failure{http.StatusBadGateway, service + " did not send a valid response", "reset"}
 	}
-	// Connected, then the exchange broke (the process died mid-request, a
-	// malformed response): nginx's 502.
-	return failure{http.StatusBadGateway, service + " did not send a valid response"}
+	// Connected, then the exchange broke (a malformed response): nginx's 502.
+	return failure{http.StatusBadGateway, service + " did not send a valid response", "bad_response"}
 }
 
 func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, fasthttp.ErrTimeout) ||
+		errors.As(err, &ne) && ne.Timeout()
 }
 
 // publicMessage is the part of a Ready error fit for a browser: a
@@ -69,24 +54,23 @@ func publicMessage(err error) string {
 	return err.Error()
 }
 
-// writeError answers for rt's service in the route's error format.
-func (rt *route) writeError(w http.ResponseWriter, f failure) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store") // the service may be back in a second
+// answer is a response the gateway writes itself.
+type answer struct {
+	status  int
+	ctype   string
+	body    []byte
+	noStore bool // error answers: the service may be back in a second
+}
+
+// errorAnswer is rt's answer for its service in the route's error format.
+func (rt *route) errorAnswer(f failure) answer {
 	if rt.Errors == tandem.ErrorsJSON {
-		h.Set("Content-Type", "application/json")
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(f.status)
-		_, _ = w.Write(envelope(f.msg))
-		return
+		return answer{f.status, "application/json", envelope(f.msg), true}
 	}
 	if rt.page != nil {
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(f.status)
-		_, _ = w.Write(rt.page)
-		return
+		return answer{f.status, "text/html; charset=utf-8", rt.page, true}
 	}
-	writePage(w, f.status, rt.Service+" is not available right now", sentence(f.msg), true)
+	return pageAnswer(f.status, rt.Service+" is not available right now", sentence(f.msg), true)
 }
 
 // sentence ends msg with a full stop unless it has one.
@@ -107,26 +91,25 @@ func envelope(msg string) []byte {
 	return append(b, '}')
 }
 
-func notFound(w http.ResponseWriter) {
-	writePage(w, http.StatusNotFound, "Page not found", "Nothing is served at this address.", false)
-}
+var (
+	notFound     = pageAnswer(http.StatusNotFound, "Page not found", "Nothing is served at this address.", false)
+	notStarted   = pageAnswer(http.StatusServiceUnavailable, "tandem is starting", "No stack is being served yet.", true)
+	noConnect    = pageAnswer(http.StatusMethodNotAllowed, "Method not allowed", "The gateway does not tunnel CONNECT requests.", false)
+	badRequest   = pageAnswer(http.StatusBadRequest, "Bad request", "The request could not be understood.", false)
+	tooLarge     = pageAnswer(http.StatusRequestEntityTooLarge, "Request too large", "The request body is larger than this server accepts.", false)
+	headersLarge = pageAnswer(http.StatusRequestHeaderFieldsTooLarge, "Request headers too large", "The request's headers are larger than this server accepts.", false)
+	clientTimout = pageAnswer(http.StatusRequestTimeout, "Request timeout", "The request did not arrive in time.", false)
+)
 
-// writePage writes the built-in HTML page: small, self-contained, no
+// pageAnswer is the built-in HTML page: small, self-contained, no
 // internal detail.
-func writePage(w http.ResponseWriter, status int, heading, detail string, retry bool) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if status >= 500 {
-		h.Set("Cache-Control", "no-store")
-	}
-	w.WriteHeader(status)
+func pageAnswer(status int, heading, detail string, retry bool) answer {
 	title := strconv.Itoa(status) + " " + http.StatusText(status)
 	hint := ""
 	if retry {
 		hint = "<p class=hint>Try again in a few seconds.</p>\n"
 	}
-	_, _ = w.Write([]byte(`<!doctype html>
+	body := []byte(`<!doctype html>
 <html lang=en>
 <meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
@@ -136,5 +119,34 @@ func writePage(w http.ResponseWriter, status int, heading, detail string, retry 
 <p>` + html.EscapeString(detail) + `</p>
 ` + hint + `<p class=status>` + html.EscapeString(title) + `</p>
 </html>
-`))
+`)
+	return answer{status, "text/html; charset=utf-8", body, status >= 500}
+}
+
+// writeFast writes a to a fasthttp response, replacing whatever a service's
+// partial answer left there.
+func (a answer) writeFast(resp *fasthttp.Response) {
+	resp.Reset()
+	resp.Header.SetNoDefaultContentType(true)
+	resp.SetStatusCode(a.status)
+	resp.Header.SetContentType(a.ctype)
+	resp.Header.Set("X-Content-Type-Options", "nosniff")
+	if a.noStore {
+		resp.Header.Set("Cache-Control", "no-store")
+	}
+	resp.SetBodyRaw(a.body)
+}
+
+// writeStd writes a to a net/http response.
+func (a answer) writeStd(w http.ResponseWriter) {
+	h := w.Header()
+	clear(h)
+	h.Set("Content-Type", a.ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if a.noStore {
+		h.Set("Cache-Control", "no-store")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(a.body)))
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
 }

@@ -2,65 +2,109 @@ package gateway
 
 import (
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 )
 
-// setForwarded sets X-Real-IP and X-Forwarded-For, -Proto and -Host on the
-// outbound header h. A client's own values are believed only from a
-// trusted proxy; otherwise anyone could claim any address to Django.
-func (g *Gateway) setForwarded(in *http.Request, h http.Header) {
-	peer := peerIP(in.RemoteAddr)
-	h.Del("X-Real-Ip")
-	if peer == "" {
-		return // not an IP peer (a unix socket): nothing true to say
-	}
+// clientInfo is what the forwarding headers say about the client.
+type clientInfo struct {
+	peer netip.Addr // invalid when the peer is not an IP (a unix socket)
+	tls  bool
+	host []byte // the Host the client sent
+}
 
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
+// peerOf returns the IP of a connection's remote address.
+func peerOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
 	}
-	if !g.trusted(peer) {
-		// The hot path: one allocation for the four values, capped so
-		// that an append to one cannot overwrite the next.
-		v := []string{peer, peer, proto, in.Host}
-		h["X-Real-Ip"] = v[0:1:1]
-		h["X-Forwarded-For"] = v[1:2:2]
-		h["X-Forwarded-Proto"] = v[2:3:3]
-		h["X-Forwarded-Host"] = v[3:4:4]
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+var (
+	hdrRealIP = []byte("X-Real-Ip")
+	hdrXFF    = []byte("X-Forwarded-For")
+	hdrProto  = []byte("X-Forwarded-Proto")
+	hdrXFHost = []byte("X-Forwarded-Host")
+	protoHTTP = []byte("http")
+	protoTLS  = []byte("https")
+)
+
+// setForwarded sets X-Real-IP and X-Forwarded-For, -Proto and -Host. A
+// client's own values are believed only from a trusted proxy; otherwise
+// anyone could claim any address to Django.
+// present says whether the client sent any forwarding header at all.
+func (g *Gateway) setForwarded(h *fasthttp.RequestHeader, c clientInfo, present bool) {
+	if !c.peer.IsValid() {
+		for _, k := range [...]string{"X-Real-Ip", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"} {
+			h.Del(k)
+		}
+		return // nothing true to say
+	}
+	proto := protoHTTP
+	if c.tls {
+		proto = protoTLS
+	}
+	var ipb [64]byte
+	ip := c.peer.AppendTo(ipb[:0])
+	if !g.trustedAddr(c.peer) {
+		// The hot path. Set alone would replace only the first of several
+		// values the client sent: delete them all first.
+		for _, kv := range [...]struct{ k, v []byte }{{hdrRealIP, ip}, {hdrXFF, ip}, {hdrProto, proto}, {hdrXFHost, c.host}} {
+			if present {
+				h.DelBytes(kv.k)
+			}
+			h.SetCanonical(kv.k, kv.v)
+		}
+		if present {
+			h.Del("Forwarded")
+		}
 		return
 	}
 
-	xff := peer
-	if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
-		xff = strings.Join(prior, ", ") + ", " + peer
+	var prior []string
+	for _, v := range h.PeekAll("X-Forwarded-For") {
+		prior = append(prior, string(v))
 	}
+	xff := string(ip)
+	if len(prior) > 0 {
+		xff = strings.Join(prior, ", ") + ", " + xff
+	}
+	h.Del("X-Forwarded-For")
 	h.Set("X-Forwarded-For", xff)
-	h.Set("X-Real-Ip", g.realIP(in.Header["X-Forwarded-For"], peer))
-	keep(h, in.Header, "X-Forwarded-Proto", proto)
-	keep(h, in.Header, "X-Forwarded-Host", in.Host)
-	if v := in.Header["Forwarded"]; len(v) > 0 {
-		h["Forwarded"] = append([]string(nil), v...)
+	h.Del("X-Real-Ip")
+	h.Set("X-Real-Ip", g.realIP(prior, string(ip)))
+	if len(h.Peek("X-Forwarded-Proto")) == 0 {
+		h.SetCanonical(hdrProto, proto)
+	}
+	if len(h.Peek("X-Forwarded-Host")) == 0 {
+		h.SetCanonical(hdrXFHost, c.host)
 	}
 }
 
-// keep copies key from the trusted proxy's header, or sets def.
-func keep(h, from http.Header, key, def string) {
-	if v := from[key]; len(v) > 0 {
-		h[key] = append([]string(nil), v...)
-		return
+// clientIP is the address the access log reports: the peer, or behind a
+// trusted proxy the client it forwarded for.
+func (g *Gateway) clientIP(peer netip.Addr, xff [][]byte) string {
+	if !peer.IsValid() {
+		return ""
 	}
-	h.Set(key, def)
-}
-
-// clientIP is the address the access log and X-Real-IP report.
-func (g *Gateway) clientIP(r *http.Request) string {
-	peer := peerIP(r.RemoteAddr)
-	if peer == "" || !g.trusted(peer) {
-		return peer
+	if !g.trustedAddr(peer) {
+		return peer.String()
 	}
-	return g.realIP(r.Header["X-Forwarded-For"], peer)
+	prior := make([]string, len(xff))
+	for i, v := range xff {
+		prior[i] = string(v)
+	}
+	return g.realIP(prior, peer.String())
 }
 
 // realIP walks X-Forwarded-For from the right, past trusted proxies, to the
@@ -84,15 +128,10 @@ func (g *Gateway) realIP(xff []string, peer string) string {
 	return client
 }
 
-func (g *Gateway) trusted(ip string) bool {
+func (g *Gateway) trustedAddr(a netip.Addr) bool {
 	if len(g.opts.TrustedProxies) == 0 {
 		return false
 	}
-	a, err := netip.ParseAddr(ip)
-	return err == nil && g.trustedAddr(a)
-}
-
-func (g *Gateway) trustedAddr(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
 	for _, p := range g.opts.TrustedProxies {
 		if p.Contains(a) {
@@ -100,14 +139,4 @@ func (g *Gateway) trustedAddr(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// peerIP returns the IP of a RemoteAddr ("192.0.2.1:5000", "[::1]:5000"),
-// or "" when it is not one.
-func peerIP(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return ""
-	}
-	return host
 }

@@ -21,12 +21,12 @@ var headers = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	})
 })
 
-func forwardedHarness(t *testing.T, trusted ...string) *harness {
+func forwardedHarness(t *testing.T, v via, trusted ...string) *harness {
 	var opts Options
 	for _, p := range trusted {
 		opts.TrustedProxies = append(opts.TrustedProxies, netip.MustParsePrefix(p))
 	}
-	return newHarness(t, opts, []tandem.Route{apiRoute}, map[string]http.Handler{"api:8000": headers})
+	return newHarness(t, v, opts, []tandem.Route{apiRoute}, map[string]http.Handler{"api:8000": headers})
 }
 
 func seen(t *testing.T, body string) map[string]any {
@@ -52,59 +52,65 @@ func equal(t *testing.T, m map[string]any, key string, want any) {
 // Django checks Host against ALLOWED_HOSTS and builds absolute URLs from it:
 // it must arrive exactly as the browser sent it, port and case included.
 func TestHostPreserved(t *testing.T) {
-	h := forwardedHarness(t)
-	for _, host := range []string{"localhost:8080", "PR-7.previews.example.com", "[::1]:8443"} {
-		req, _ := http.NewRequest(http.MethodGet, h.URL+"/api/", nil)
-		req.Host = host
-		_, body := h.do(req)
-		m := seen(t, body)
-		equal(t, m, "host", host)
-		equal(t, m, "fwd-host", one(host))
-	}
+	eachPath(t, func(t *testing.T, v via) {
+		h := forwardedHarness(t, v)
+		for _, host := range []string{"localhost:8080", "PR-7.previews.example.com", "[::1]:8443"} {
+			req, _ := http.NewRequest(http.MethodGet, h.URL+"/api/", nil)
+			req.Host = host
+			_, body := h.do(req)
+			m := seen(t, body)
+			equal(t, m, "host", host)
+			equal(t, m, "fwd-host", one(host))
+		}
+	})
 }
 
 // From an untrusted peer, whatever the client claims is replaced.
 func TestForwardedFromUntrustedClient(t *testing.T) {
-	h := forwardedHarness(t)
-	_, body := h.get("/api/",
-		"X-Forwarded-For", "203.0.113.9",
-		"X-Real-IP", "203.0.113.9",
-		"X-Forwarded-Proto", "https",
-		"X-Forwarded-Host", "bank.example.com",
-		"Forwarded", "for=203.0.113.9;proto=https")
-	m := seen(t, body)
-	equal(t, m, "real-ip", one("127.0.0.1"))
-	equal(t, m, "xff", one("127.0.0.1"))
-	equal(t, m, "proto", one("http"))
-	equal(t, m, "fwd-host", one(h.srv.Listener.Addr().String()))
-	equal(t, m, "forwarded", nil)
+	eachPath(t, func(t *testing.T, v via) {
+		h := forwardedHarness(t, v)
+		_, body := h.get("/api/",
+			"X-Forwarded-For", "203.0.113.9",
+			"X-Real-IP", "203.0.113.9",
+			"X-Forwarded-Proto", "https",
+			"X-Forwarded-Host", "bank.example.com",
+			"Forwarded", "for=203.0.113.9;proto=https")
+		m := seen(t, body)
+		equal(t, m, "real-ip", one("127.0.0.1"))
+		equal(t, m, "xff", one("127.0.0.1"))
+		equal(t, m, "proto", one(proto(v)))
+		equal(t, m, "fwd-host", one(h.Addr))
+		equal(t, m, "forwarded", nil)
+	})
 }
 
 // Behind a trusted load balancer, its headers are kept and extended.
 func TestForwardedFromTrustedProxy(t *testing.T) {
-	h := forwardedHarness(t, "127.0.0.0/8", "10.0.0.0/8")
-	_, body := h.get("/api/",
-		"X-Forwarded-For", "203.0.113.9, 10.1.2.3",
-		"X-Real-IP", "198.51.100.1", // not believed: derived from X-Forwarded-For
-		"X-Forwarded-Proto", "https",
-		"X-Forwarded-Host", "app.example.com",
-		"Forwarded", "for=203.0.113.9;proto=https")
-	m := seen(t, body)
-	equal(t, m, "xff", one("203.0.113.9, 10.1.2.3, 127.0.0.1"))
-	equal(t, m, "real-ip", one("203.0.113.9"))
-	equal(t, m, "proto", one("https"))
-	equal(t, m, "fwd-host", one("app.example.com"))
-	equal(t, m, "forwarded", one("for=203.0.113.9;proto=https"))
-	if rec := h.logs.wait(t, "/api/"); rec["client"] != "203.0.113.9" {
-		t.Errorf("access log client = %v, want 203.0.113.9", rec["client"])
-	}
+	eachPath(t, func(t *testing.T, v via) {
+		h := forwardedHarness(t, v, "127.0.0.0/8", "10.0.0.0/8")
+		_, body := h.get("/api/",
+			"X-Forwarded-For", "203.0.113.9, 10.1.2.3",
+			"X-Real-IP", "198.51.100.1", // not believed: derived from X-Forwarded-For
+			"X-Forwarded-Proto", "https",
+			"X-Forwarded-Host", "app.example.com",
+			"Forwarded", "for=203.0.113.9;proto=https")
+		m := seen(t, body)
+		equal(t, m, "xff", one("203.0.113.9, 10.1.2.3, 127.0.0.1"))
+		equal(t, m, "real-ip", one("203.0.113.9"))
+		equal(t, m, "proto", one("https"))
+		equal(t, m, "fwd-host", one("app.example.com"))
+		equal(t, m, "forwarded", one("for=203.0.113.9;proto=https"))
+		if rec := h.logs.wait(t, "/api/"); rec["client"] != "203.0.113.9" {
+			t.Errorf("access log client = %v, want 203.0.113.9", rec["client"])
+		}
 
-	// A trusted proxy that says nothing gets the gateway's own view.
-	_, body = h.get("/api/")
-	m = seen(t, body)
-	equal(t, m, "xff", one("127.0.0.1"))
-	equal(t, m, "real-ip", one("127.0.0.1"))
-	equal(t, m, "proto", one("http"))
+		// A trusted proxy that says nothing gets the gateway's own view.
+		_, body = h.get("/api/")
+		m = seen(t, body)
+		equal(t, m, "xff", one("127.0.0.1"))
+		equal(t, m, "real-ip", one("127.0.0.1"))
+		equal(t, m, "proto", one(proto(v)))
+	})
 }
 
 func TestRealIP(t *testing.T) {
@@ -126,4 +132,12 @@ func TestRealIP(t *testing.T) {
 			t.Errorf("realIP(%q) = %q, want %q", tc.xff, got, tc.want)
 		}
 	}
+}
+
+// proto is the X-Forwarded-Proto a client on v gets.
+func proto(v via) string {
+	if v.tls() {
+		return "https"
+	}
+	return "http"
 }

@@ -1,19 +1,19 @@
-// Package gateway is tandem's edge: an http.Handler that routes each request
-// by path prefix to a service of a stack instance, as the production reverse
-// proxy (nginx "location /prefix/") would, and answers for the service when
-// it cannot.
+// Package gateway is tandem's edge: it routes each request by host to a
+// stack instance (a Site) and by path prefix to one of its services, as the
+// production reverse proxy (nginx "location /prefix/") would, and answers
+// for the service when it cannot.
+//
+// Plain HTTP/1.1 and HTTP/1.1 over TLS are served by fasthttp on both sides
+// (the standard library's client is the largest cost of a Go proxy); HTTP/2
+// is served by golang.org/x/net/http2 through ServeHTTP, on the same routing
+// and the same upstream connections.
 //
 // Upstreams live inside the instances' own networks, so the gateway never
 // dials an address itself: each Site brings the function that does.
 package gateway
 
 import (
-	"context"
-	"errors"
-	"io"
-	"log"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
@@ -28,6 +28,9 @@ type Options struct {
 	// nil logs nothing.
 	Logger *slog.Logger
 
+	// Observer receives every request's outcome, for metrics. nil: none.
+	Observer Observer
+
 	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and -Host
 	// are believed (a load balancer in front of the gateway). From anyone
 	// else those headers are replaced.
@@ -37,11 +40,29 @@ type Options struct {
 	// ResponseHeaderTimeout waits forever.
 	DialTimeout           time.Duration // default 10s
 	ResponseHeaderTimeout time.Duration // default 60s, nginx's proxy_read_timeout
-	IdleConnTimeout       time.Duration // default 90s
+	IdleConnTimeout       time.Duration // default 90s: idle connections to a service are closed after it
+
+	// Timeouts towards clients. Zero picks the default.
+	ClientHeaderTimeout time.Duration // default 60s to send the request head (and the TLS handshake)
+	ClientIdleTimeout   time.Duration // default 75s between two requests on a keep-alive connection
 
 	// MaxIdleConnsPerHost is how many idle connections to keep per service.
 	// Default 64.
 	MaxIdleConnsPerHost int
+
+	// Passive health: MaxFails connection failures in a row (refused, timed
+	// out, reset before a response) mark a service down for FailTimeout,
+	// during which it is answered at once with 503; then one request may try
+	// it again. Defaults 3 and 5s; a negative MaxFails never marks one down.
+	MaxFails    int
+	FailTimeout time.Duration
+
+	// MaxHeaderBytes limits the request line and headers (431 beyond).
+	// Default 16 KiB.
+	MaxHeaderBytes int
+	// MaxRequestBodySize limits request bodies (413 beyond). Default 0: no
+	// limit, bodies stream to the service as they arrive.
+	MaxRequestBodySize int64
 }
 
 // Defaults for zero Options fields.
@@ -49,185 +70,81 @@ const (
 	DefaultDialTimeout           = 10 * time.Second
 	DefaultResponseHeaderTimeout = 60 * time.Second
 	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultClientHeaderTimeout   = 60 * time.Second
+	DefaultClientIdleTimeout     = 75 * time.Second
 	DefaultMaxIdleConnsPerHost   = 64
+	DefaultMaxFails              = 3
+	DefaultFailTimeout           = 5 * time.Second
+	DefaultMaxHeaderBytes        = 16 << 10
 )
+
+// Observer receives every request's outcome, for metrics. Calls must be
+// cheap and safe for concurrent use.
+type Observer interface {
+	// RequestStarted: a request is in flight, once its host matched a site
+	// ("" when none did).
+	RequestStarted(site string)
+	// RequestDone: the request is over (a WebSocket when its tunnel closes).
+	RequestDone(r RequestInfo)
+	// UpstreamError: the gateway could not get an answer from a service.
+	// kind is "dial", "timeout", "reset", "bad_response" or "down" (passive
+	// health answered for it).
+	UpstreamError(site, service, kind string)
+	// SitesChanged: the number of sites after each Set.
+	SitesChanged(n int)
+}
+
+// RequestInfo is one request's outcome. Its strings come from the routing
+// table, never from the request, so metric labels stay bounded.
+type RequestInfo struct {
+	Site, Route, Service string // Route is the route's path prefix; "" when none matched
+	Method               string // one of the standard methods, or "OTHER"
+	Status               int
+	Duration             time.Duration
+	BytesOut             int64
+}
 
 // Gateway routes requests to the sites of its current Table.
 type Gateway struct {
-	opts   Options
-	log    *slog.Logger // nil: no access log
-	errLog *log.Logger  // for httputil.ReverseProxy's own messages
-	pool   bufferPool
+	opts Options
+	log  *slog.Logger // nil: no access log
+	obs  Observer     // nil: none
 
 	table atomic.Pointer[table]
 
-	mu         sync.Mutex // serialises Set
-	transports map[*Site]*http.Transport
+	mu    sync.Mutex      // serialises Set
+	sites map[*Site]*site // what the last Set compiled, to reuse
+
+	srv srvState // listeners and connections, see serve.go
 }
 
 // New returns a gateway that serves nothing until Set is called (503).
 func New(opts Options) *Gateway {
-	if opts.DialTimeout == 0 {
-		opts.DialTimeout = DefaultDialTimeout
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
 	}
-	if opts.ResponseHeaderTimeout == 0 {
-		opts.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
-	}
-	if opts.IdleConnTimeout == 0 {
-		opts.IdleConnTimeout = DefaultIdleConnTimeout
-	}
-	if opts.MaxIdleConnsPerHost == 0 {
+	def(&opts.DialTimeout, DefaultDialTimeout)
+	def(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	def(&opts.IdleConnTimeout, DefaultIdleConnTimeout)
+	def(&opts.ClientHeaderTimeout, DefaultClientHeaderTimeout)
+	def(&opts.ClientIdleTimeout, DefaultClientIdleTimeout)
+	def(&opts.FailTimeout, DefaultFailTimeout)
+	if opts.MaxIdleConnsPerHost <= 0 {
 		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
-	opts.TrustedProxies = slices.Clone(opts.TrustedProxies) // read on every request
-	g := &Gateway{opts: opts, log: opts.Logger, transports: map[*Site]*http.Transport{}}
-	if g.log != nil {
-		g.errLog = slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)
-	} else {
-		g.errLog = log.New(io.Discard, "", 0)
+	if opts.MaxFails == 0 {
+		opts.MaxFails = DefaultMaxFails
 	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	opts.TrustedProxies = slices.Clone(opts.TrustedProxies) // read on every request
+	g := &Gateway{opts: opts, log: opts.Logger, obs: opts.Observer, sites: map[*Site]*site{}}
+	g.srv.init(g)
 	return g
 }
-
-// Set compiles t and makes it the table every new request is routed by.
-// Requests already in flight finish on the table they started with. A *Site
-// present in the previous table keeps its transport and idle connections;
-// the idle connections of sites that left are closed. nil serves nothing.
-func (g *Gateway) Set(t *Table) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-
-	next := &table{}
-	transports := make(map[*Site]*http.Transport)
-	pages := make(map[string][]byte)
-	if t != nil && t.Default != nil {
-		next.def = g.compile(t.Default, g.transport(t.Default, transports), pages)
-	}
-	g.table.Store(next)
-
-	for s, tr := range g.transports {
-		if _, kept := transports[s]; !kept {
-			tr.CloseIdleConnections()
-		}
-	}
-	g.transports = transports
-}
-
-// transport returns s's transport from the previous Set, or a new one, and
-// records it in next.
-func (g *Gateway) transport(s *Site, next map[*Site]*http.Transport) *http.Transport {
-	tr, ok := next[s]
-	if !ok {
-		if tr, ok = g.transports[s]; !ok {
-			tr = g.newTransport(s)
-		}
-		next[s] = tr
-	}
-	return tr
-}
-
-// ServeHTTP routes r by its cleaned path to the matching route's service.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	lw := &logWriter{ResponseWriter: w, start: time.Now()}
-	// Deferred so that it also runs when ReverseProxy aborts a response
-	// with panic(http.ErrAbortHandler).
-	defer g.finish(lw, r)
-	g.serve(lw, r)
-	lw.done = true
-}
-
-func (g *Gateway) serve(w *logWriter, r *http.Request) {
-	t := g.table.Load()
-	if t == nil {
-		writePage(w, http.StatusServiceUnavailable, "tandem is starting", "No stack is being served yet.", true)
-		return
-	}
-	s := t.lookup(r.Host)
-	if s == nil {
-		notFound(w)
-		return
-	}
-	w.site = s.name
-	if r.Method == http.MethodConnect {
-		writePage(w, http.StatusMethodNotAllowed, "Method not allowed", "The gateway does not tunnel CONNECT requests.", false)
-		return
-	}
-	p, _, ok := cleanPath(r.URL.Path)
-	if !ok {
-		notFound(w)
-		return
-	}
-	rt, redirect := s.match(p)
-	if rt == nil {
-		notFound(w)
-		return
-	}
-	w.route = rt
-	if redirect {
-		loc := rt.location
-		if r.URL.RawQuery != "" {
-			loc += "?" + r.URL.RawQuery
-		}
-		w.Header().Set("Location", loc)
-		w.WriteHeader(http.StatusMovedPermanently)
-		return
-	}
-	if s.ready != nil {
-		if err := s.ready(rt.Service); err != nil {
-			w.err = err
-			rt.writeError(w, failure{http.StatusServiceUnavailable, publicMessage(err)})
-			return
-		}
-	}
-	rt.proxy.ServeHTTP(w, r)
-}
-
-// finish writes the access log record.
-func (g *Gateway) finish(w *logWriter, r *http.Request) {
-	if !w.done { // ReverseProxy aborted the response
-		if w.clientGone(r) {
-			w.status = StatusClientClosedRequest
-		} else if w.err == nil {
-			w.err = errAborted
-		}
-	}
-	if g.log == nil {
-		return
-	}
-	ctx := context.WithoutCancel(r.Context()) // the record outlives a client that left
-	level := slog.LevelInfo
-	if w.err != nil && w.status != StatusClientClosedRequest {
-		level = slog.LevelWarn
-	}
-	if !g.log.Enabled(ctx, level) {
-		return
-	}
-	status := w.status
-	if status == 0 {
-		status = http.StatusOK // what net/http sends for a handler that wrote nothing
-	}
-	var prefix, service string
-	if w.route != nil {
-		prefix, service = w.route.Path, w.route.Service
-	}
-	attrs := []slog.Attr{
-		slog.String("site", w.site),
-		slog.String("route", prefix),
-		slog.String("service", service),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.EscapedPath()),
-		slog.Int("status", status),
-		slog.Duration("duration", time.Since(w.start)),
-		slog.Int64("bytes", w.bytes),
-		slog.String("client", g.clientIP(r)),
-	}
-	if level == slog.LevelWarn {
-		attrs = append(attrs, slog.String("error", w.err.Error()))
-	}
-	g.log.LogAttrs(ctx, level, "request", attrs...)
-}
-
-var errAborted = errors.New("response aborted: the service failed mid-body")
 
 // warn logs a problem that is not about one request.
 func (g *Gateway) warn(msg string, args ...any) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,14 +24,44 @@ var (
 	webRoute = tandem.Route{Path: "/", Service: "web", Port: 3000}
 )
 
-// harness is a gateway on a real listener in front of httptest services,
-// reached through a Dial that maps "service:port" to them as a sandbox's
-// DialContext would.
+// via is a path a request can take into the gateway. Every pitfall test
+// runs on each.
+type via string
+
+const (
+	viaH1  via = "h1"     // plain HTTP/1.1: fasthttp
+	viaTLS via = "tls-h1" // HTTP/1.1 over TLS: fasthttp
+	viaH2  via = "h2"     // HTTP/2 over TLS: x/net/http2 into ServeHTTP
+	viaStd via = "std"    // ServeHTTP under net/http's HTTP/1.1 server: the gateway embedded
+)
+
+var allPaths = []via{viaH1, viaTLS, viaH2, viaStd}
+
+// h1Paths are those a browser opens a WebSocket on.
+var h1Paths = []via{viaH1, viaTLS, viaStd}
+
+// eachPath runs f as a subtest on every path.
+func eachPath(t *testing.T, f func(t *testing.T, v via)) {
+	forPaths(t, allPaths, f)
+}
+
+func forPaths(t *testing.T, paths []via, f func(t *testing.T, v via)) {
+	for _, v := range paths {
+		t.Run(string(v), func(t *testing.T) { f(t, v) })
+	}
+}
+
+func (v via) tls() bool { return v == viaTLS || v == viaH2 }
+
+// harness is a gateway on a real loopback listener in front of httptest
+// services, reached through a Dial that maps "service:port" to them as a
+// sandbox's DialContext would.
 type harness struct {
 	t    testing.TB
+	via  via
 	gw   *Gateway
-	srv  *httptest.Server // the gateway
-	URL  string
+	URL  string // "http://127.0.0.1:port" or "https://..."
+	Addr string // the gateway's listener
 	logs *logSink
 	site *Site
 	addr map[string]string // "api:8000" → "127.0.0.1:41234"
@@ -41,9 +72,9 @@ type harness struct {
 
 // newHarness serves routes, with services ("api:8000" → handler) started as
 // httptest servers. opts.Logger defaults to a sink the test can read.
-func newHarness(t testing.TB, opts Options, routes []tandem.Route, services map[string]http.Handler) *harness {
+func newHarness(t testing.TB, v via, opts Options, routes []tandem.Route, services map[string]http.Handler) *harness {
 	t.Helper()
-	h := &harness{t: t, addr: map[string]string{}}
+	h := &harness{t: t, via: v, addr: map[string]string{}}
 	if opts.Logger == nil {
 		h.logs = &logSink{}
 		opts.Logger = slog.New(h.logs)
@@ -56,10 +87,47 @@ func newHarness(t testing.TB, opts Options, routes []tandem.Route, services map[
 	h.site = &Site{Name: "local", Routes: routes, Dial: h.dial}
 	h.gw = New(opts)
 	h.gw.Set(&Table{Default: h.site})
-	h.srv = httptest.NewServer(h.gw)
-	t.Cleanup(h.srv.Close)
-	h.URL = h.srv.URL
+	h.URL, h.Addr = serveGateway(t, h.gw, v)
 	return h
+}
+
+// serveGateway serves g on a loopback listener the way v says, until the
+// test ends, and returns its base URL and address.
+func serveGateway(t testing.TB, g *Gateway, v via) (string, string) {
+	t.Helper()
+	if v == viaStd {
+		srv := httptest.NewUnstartedServer(g)
+		srv.Config.MaxHeaderBytes = g.opts.MaxHeaderBytes
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return srv.URL, srv.Listener.Addr().String()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if v.tls() {
+		cert, key := testCertFiles(t)
+		go func() { done <- g.ServeTLS(ln, cert, key) }()
+	} else {
+		go func() { done <- g.Serve(ln) }()
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("serve returned %v, want http.ErrServerClosed", err)
+		}
+	})
+	scheme := "http://"
+	if v.tls() {
+		scheme = "https://"
+	}
+	return scheme + ln.Addr().String(), ln.Addr().String()
 }
 
 func (h *harness) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -108,12 +176,31 @@ func (h *harness) dialCount() int {
 	return h.dials
 }
 
+// transport returns a client transport for the harness's path.
+func (h *harness) transport() *http.Transport {
+	tr := clientTransport(h.via)
+	h.t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+// clientTransport speaks what v says: HTTP/2 only on viaH2.
+func clientTransport(v via) *http.Transport {
+	tr := &http.Transport{}
+	switch v {
+	case viaTLS:
+		tr.TLSClientConfig = testClientTLS()
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no h2
+	case viaH2:
+		tr.TLSClientConfig = testClientTLS()
+		tr.ForceAttemptHTTP2 = true
+	}
+	return tr
+}
+
 // client returns an HTTP client of its own that does not follow redirects.
 func (h *harness) client() *http.Client {
-	tr := &http.Transport{}
-	h.t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{
-		Transport:     tr,
+		Transport:     h.transport(),
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -139,6 +226,9 @@ func (h *harness) do(req *http.Request) (*http.Response, string) {
 		h.t.Fatal(err)
 	}
 	defer res.Body.Close()
+	if h.via == viaH2 && res.ProtoMajor != 2 {
+		h.t.Errorf("%s: response over %s", h.via, res.Proto)
+	}
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		h.t.Fatal(err)
@@ -146,11 +236,22 @@ func (h *harness) do(req *http.Request) (*http.Response, string) {
 	return res, string(b)
 }
 
-// raw sends a request line and headers exactly as written, for paths and
+// raw sends a request-target and headers exactly as written, for paths and
 // headers a Go client would clean up, and returns the response and body.
+// Over HTTP/2 the target goes as the :path pseudo-header, and the headers
+// HTTP/2 forbids (connection-specific ones) cannot be sent at all.
 func (h *harness) raw(target string, headers ...string) (*http.Response, string) {
 	h.t.Helper()
-	c, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if h.via == viaH2 {
+		return h.rawH2(target, headers...)
+	}
+	var c net.Conn
+	var err error
+	if h.via.tls() {
+		c, err = tls.Dial("tcp", h.Addr, &tls.Config{RootCAs: testClientTLS().RootCAs, NextProtos: []string{"http/1.1"}, ServerName: "127.0.0.1"})
+	} else {
+		c, err = net.Dial("tcp", h.Addr)
+	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -173,6 +274,29 @@ func (h *harness) raw(target string, headers ...string) (*http.Response, string)
 		h.t.Fatal(err)
 	}
 	return res, string(b)
+}
+
+// h2Forbidden are the headers an HTTP/2 request cannot carry.
+var h2Forbidden = map[string]bool{"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "upgrade": true}
+
+func (h *harness) rawH2(target string, headers ...string) (*http.Response, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, h.URL+"/", nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	path, query, _ := strings.Cut(target, "?")
+	req.URL.Opaque, req.URL.RawQuery = path, query
+	req.Host = "gateway.test"
+	for _, hd := range headers {
+		k, v, _ := strings.Cut(hd, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if h2Forbidden[strings.ToLower(k)] || strings.EqualFold(k, "te") && v != "trailers" {
+			continue
+		}
+		req.Header.Add(k, v)
+	}
+	return h.do(req)
 }
 
 // echo answers with its name and the request URI it received.

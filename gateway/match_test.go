@@ -47,7 +47,8 @@ var matchRoutes = []tandem.Route{
 func testSite(tb testing.TB, routes []tandem.Route) *site {
 	tb.Helper()
 	g := New(Options{})
-	return g.compile(&Site{Name: "t", Routes: routes}, g.newTransport(&Site{}), map[string][]byte{})
+	s := &Site{Name: "t", Routes: routes}
+	return g.compile(s, newSitePool(g, s), map[string][]byte{})
 }
 
 func TestMatch(t *testing.T) {

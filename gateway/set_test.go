@@ -124,7 +124,7 @@ func TestSetInFlightFinishes(t *testing.T) {
 	}
 }
 
-// The same *Site keeps its transport and idle connections across Sets; a
+// The same *Site keeps its connection pool and idle connections across Sets; a
 // new one starts afresh, and the idle connections of a site that left are
 // closed.
 func TestSetKeepsConnections(t *testing.T) {
@@ -154,15 +154,15 @@ func TestSetKeepsConnections(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		return res
 	}
-	tr := g.transports[a]
+	pool := g.sites[a].pool
 	get("/")
 	get("/")
 	// Routes are read again by Set. The new one goes to the same service:
 	// connections are pooled per "service:port".
 	a.Routes = []tandem.Route{{Path: "/new/", Service: "web", Port: 3000, StripPrefix: true}, webRoute}
 	g.Set(&Table{Default: a})
-	if g.transports[a] != tr {
-		t.Error("a site kept across Set got a new transport")
+	if g.sites[a].pool != pool {
+		t.Error("a site kept across Set got a new connection pool")
 	}
 	if res := get("/new/x"); res.Body.String() != "a /x" {
 		t.Errorf("new route of a kept site: %q", res.Body.String())

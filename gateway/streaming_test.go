@@ -92,32 +92,36 @@ func readSteps(t *testing.T, h *harness, path string, s *stepper, acceptEncoding
 	return res
 }
 
-func streamHarness(t *testing.T, s http.Handler) *harness {
-	return newHarness(t, Options{}, []tandem.Route{webRoute}, map[string]http.Handler{"web:3000": s})
+func streamHarness(t *testing.T, v via, s http.Handler) *harness {
+	return newHarness(t, v, Options{}, []tandem.Route{webRoute}, map[string]http.Handler{"web:3000": s})
 }
 
 // Next.js streams server-rendered HTML in chunks (React Suspense).
 func TestStreamingChunked(t *testing.T) {
-	s := &stepper{contentType: "text/html; charset=utf-8", lines: []string{"<html><body>shell\n", "<div>suspended part</div>\n", "</body></html>\n"}, next: make(chan struct{})}
-	h := streamHarness(t, s)
-	res := readSteps(t, h, "/search/", s, "")
-	if te := res.TransferEncoding; len(te) != 1 || te[0] != "chunked" {
-		t.Errorf("Transfer-Encoding %v, want chunked", te)
-	}
+	eachPath(t, func(t *testing.T, v via) {
+		s := &stepper{contentType: "text/html; charset=utf-8", lines: []string{"<html><body>shell\n", "<div>suspended part</div>\n", "</body></html>\n"}, next: make(chan struct{})}
+		h := streamHarness(t, v, s)
+		res := readSteps(t, h, "/search/", s, "")
+		if te := res.TransferEncoding; v != viaH2 && (len(te) != 1 || te[0] != "chunked") {
+			t.Errorf("Transfer-Encoding %v, want chunked", te)
+		}
+	})
 }
 
 // Server-sent events arrive event by event, and are never compressed even
 // when the browser accepts gzip.
 func TestStreamingEventStream(t *testing.T) {
-	s := &stepper{contentType: "text/event-stream", lines: []string{"data: one\n", "\n", "data: two\n"}, next: make(chan struct{})}
-	h := streamHarness(t, s)
-	res := readSteps(t, h, "/events", s, "gzip, deflate, br")
-	if ce := res.Header.Get("Content-Encoding"); ce != "" {
-		t.Errorf("Content-Encoding %q: the gateway compressed an event stream", ce)
-	}
-	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Errorf("Content-Type %q", ct)
-	}
+	eachPath(t, func(t *testing.T, v via) {
+		s := &stepper{contentType: "text/event-stream", lines: []string{"data: one\n", "\n", "data: two\n"}, next: make(chan struct{})}
+		h := streamHarness(t, v, s)
+		res := readSteps(t, h, "/events", s, "gzip, deflate, br")
+		if ce := res.Header.Get("Content-Encoding"); ce != "" {
+			t.Errorf("Content-Encoding %q: the gateway compressed an event stream", ce)
+		}
+		if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Errorf("Content-Type %q", ct)
+		}
+	})
 }
 
 // An upload reaches the service as it is sent, not after it has ended.
@@ -133,29 +137,31 @@ func TestStreamingRequestBody(t *testing.T) {
 		rest, _ := io.ReadAll(r.Body)
 		_, _ = io.WriteString(w, string(buf)+string(rest))
 	})
-	h := streamHarness(t, svc)
+	eachPath(t, func(t *testing.T, v via) {
+		h := streamHarness(t, v, svc)
 
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequest(http.MethodPost, h.URL+"/upload", pr)
-	done := make(chan string, 1)
-	go func() {
-		res, body := h.do(req)
-		done <- res.Status + " " + body
-	}()
-	_, _ = io.WriteString(pw, "part1")
-	select {
-	case got := <-first:
-		if got != "part1" {
-			t.Fatalf("service read %q", got)
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest(http.MethodPost, h.URL+"/upload", pr)
+		done := make(chan string, 1)
+		go func() {
+			res, body := h.do(req)
+			done <- res.Status + " " + body
+		}()
+		_, _ = io.WriteString(pw, "part1")
+		select {
+		case got := <-first:
+			if got != "part1" {
+				t.Fatalf("service read %q", got)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("the service did not get the first part while the upload went on: the gateway buffers request bodies")
 		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("the service did not get the first part while the upload went on: the gateway buffers request bodies")
-	}
-	_, _ = io.WriteString(pw, "-part2")
-	pw.Close()
-	if got := <-done; got != "200 OK part1-part2" {
-		t.Errorf("response %q", got)
-	}
+		_, _ = io.WriteString(pw, "-part2")
+		pw.Close()
+		if got := <-done; got != "200 OK part1-part2" {
+			t.Errorf("response %q", got)
+		}
+	})
 }
 
 // The gateway neither asks services for gzip nor changes what the browser
@@ -164,22 +170,24 @@ func TestNoCompressionAdded(t *testing.T) {
 	svc := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "accept-encoding="+strings.Join(r.Header.Values("Accept-Encoding"), ","))
 	})
-	h := streamHarness(t, svc)
+	eachPath(t, func(t *testing.T, v via) {
+		h := streamHarness(t, v, svc)
 
-	req, _ := http.NewRequest(http.MethodGet, h.URL+"/", nil)
-	tr := &http.Transport{DisableCompression: true} // sends no Accept-Encoding
-	defer tr.CloseIdleConnections()
-	res, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if string(b) != "accept-encoding=" || res.Header.Get("Content-Encoding") != "" {
-		t.Errorf("without Accept-Encoding: %q, Content-Encoding %q", b, res.Header.Get("Content-Encoding"))
-	}
+		req, _ := http.NewRequest(http.MethodGet, h.URL+"/", nil)
+		tr := h.transport()
+		tr.DisableCompression = true // sends no Accept-Encoding
+		res, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(b) != "accept-encoding=" || res.Header.Get("Content-Encoding") != "" {
+			t.Errorf("without Accept-Encoding: %q, Content-Encoding %q", b, res.Header.Get("Content-Encoding"))
+		}
 
-	if _, body := h.get("/", "Accept-Encoding", "br"); body != "accept-encoding=br" {
-		t.Errorf("with Accept-Encoding br: %q", body)
-	}
+		if _, body := h.get("/", "Accept-Encoding", "br"); body != "accept-encoding=br" {
+			t.Errorf("with Accept-Encoding br: %q", body)
+		}
+	})
 }

@@ -3,12 +3,7 @@ package gateway
 import (
 	"context"
 	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
-	"os"
-	"sort"
-	"strings"
+	"slices"
 
 	"github.com/tandem-dev/tandem"
 )
@@ -18,9 +13,10 @@ import (
 //
 // Set reads Routes each time it is called; Name, Dial and Ready must not
 // change once a Site has been Set. Passing the same *Site to a later Set
-// keeps its upstream connections.
+// keeps its upstream connections and passive-health state, and, while its
+// Routes are unchanged, its compiled routes and error pages.
 type Site struct {
-	Name   string // for logs
+	Name   string // for logs and metrics
 	Routes []tandem.Route
 
 	// Dial connects to addr written as the stack writes it ("api:8000"),
@@ -35,97 +31,170 @@ type Site struct {
 	Ready func(service string) error
 }
 
-// Table is what the gateway serves, swapped as a whole by Set.
+// Table is what the gateway serves, swapped as a whole by Set. A request's
+// host (without case, port or trailing dot) is looked up in this order:
+// Hosts, then Previews, then a wildcard in Hosts, then Default. Lookups cost
+// the same with ten sites or ten thousand.
 type Table struct {
-	// Default answers requests for any host. (Routing by host, previews at
-	// <name>.<domain>, will sit beside it.)
+	// Default answers requests whose host matches nothing below. nil: 404.
 	Default *Site
+
+	// Hosts maps host names to sites: "app.example.com", or
+	// "*.example.com" for any single label under example.com
+	// ("x.example.com", not "y.x.example.com", as a wildcard certificate).
+	Hosts map[string]*Site
+
+	// Previews maps a preview domain to the sites under it by name:
+	// Previews["previews.example.com"]["pr-7"] answers
+	// pr-7.previews.example.com.
+	Previews map[string]map[string]*Site
 }
 
 // table is a Table compiled by Set: immutable, shared by every request.
 type table struct {
-	def *site
+	def      *site
+	exact    map[string]*site
+	wild     map[string]*site            // by the domain under "*."
+	previews map[string]map[string]*site // domain → name → site
 }
 
-// lookup returns the site that answers host, or nil.
-func (t *table) lookup(host string) *site { return t.def }
-
-type site struct {
-	name   string
-	ready  func(service string) error
-	routes []*route // longest Path first
+// lookup returns the site that answers host (a Host header or authority),
+// or nil.
+func (t *table) lookup(host []byte) *site {
+	var buf [128]byte
+	return t.lookupKey(hostKey(buf[:0], host))
 }
 
-// route is a tandem.Route ready to serve: its proxy, transport and error page
-// are built once per Set.
-type route struct {
-	tandem.Route
-	site     *site
-	target   string // "api:8000", the address the site's Dial receives
-	slash    bool   // Path ends with "/": a request for Path without it gets a 301
-	location string // escaped Path, for that 301
-	base     string // Path without its trailing slash, put back before a stripped service's Location
-	page     []byte // ErrorPage's content; nil serves the built-in page
-	proxy    *httputil.ReverseProxy
-}
-
-// match returns the route for the clean path p: the one with the longest
-// Path that prefixes p. redirect is true when p is a route's Path without its
-// trailing slash and no route's Path is p itself: nginx answers those with a
-// 301 to the slashed Path, even when a shorter prefix ("/") would match.
-func (s *site) match(p string) (rt *route, redirect bool) {
-	var slashed *route
-	for _, r := range s.routes {
-		if strings.HasPrefix(p, r.Path) {
-			if slashed != nil && len(r.Path) < len(p) {
-				return slashed, true
+// lookupKey is lookup of a key made by hostKey. Map lookups through
+// string(b) do not allocate.
+func (t *table) lookupKey(k []byte) *site {
+	if len(t.exact) > 0 {
+		if s, ok := t.exact[string(k)]; ok {
+			return s
+		}
+	}
+	if i := indexByte(k, '.'); i > 0 && (len(t.previews) > 0 || len(t.wild) > 0) {
+		name, domain := k[:i], k[i+1:]
+		if d, ok := t.previews[string(domain)]; ok {
+			if s, ok := d[string(name)]; ok {
+				return s
 			}
-			return r, false
 		}
-		if slashed == nil && r.slash && len(r.Path) == len(p)+1 && strings.HasPrefix(r.Path, p) {
-			slashed = r
+		if s, ok := t.wild[string(domain)]; ok {
+			return s
 		}
 	}
-	return slashed, slashed != nil
+	return t.def
 }
 
-// compile builds s for one Set. tr is the site's transport, kept across Sets
-// while the same *Site is passed; pages caches the error pages read so far.
-func (g *Gateway) compile(s *Site, tr *http.Transport, pages map[string][]byte) *site {
-	cs := &site{name: s.Name, ready: s.Ready}
-	for _, r := range s.Routes {
-		rt := &route{
-			Route:    r,
-			site:     cs,
-			target:   r.Target(),
-			slash:    strings.HasSuffix(r.Path, "/"),
-			location: (&url.URL{Path: r.Path}).EscapedPath(),
-			base:     strings.TrimSuffix(r.Path, "/"),
+// Set compiles t and makes it the table every new request is routed by.
+// Requests already in flight finish on the table they started with, and
+// tunnels (WebSockets) stay open. A *Site present in the previous table
+// keeps its connections; the idle connections of sites that left are
+// closed. nil serves nothing (404).
+func (g *Gateway) Set(t *Table) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	b := builder{g: g, next: make(map[*Site]*site, len(g.sites)), pages: map[string][]byte{}}
+	next := &table{}
+	if t != nil {
+		next.def = b.site(t.Default)
+		for h, s := range t.Hosts {
+			cs := b.site(s)
+			if cs == nil {
+				continue
+			}
+			k := keyOf(h)
+			if len(k) > 2 && k[0] == '*' && k[1] == '.' {
+				if next.wild == nil {
+					next.wild = map[string]*site{}
+				}
+				next.wild[k[2:]] = cs
+				continue
+			}
+			if next.exact == nil {
+				next.exact = make(map[string]*site, len(t.Hosts))
+			}
+			next.exact[k] = cs
 		}
-		if r.ErrorPage != "" {
-			rt.page = g.readPage(s.Name, r.ErrorPage, pages)
+		for d, names := range t.Previews {
+			m := make(map[string]*site, len(names))
+			for name, s := range names {
+				if cs := b.site(s); cs != nil {
+					m[keyOf(name)] = cs
+				}
+			}
+			if next.previews == nil {
+				next.previews = make(map[string]map[string]*site, len(t.Previews))
+			}
+			next.previews[keyOf(d)] = m
 		}
-		rt.proxy = g.newProxy(rt, tr)
-		cs.routes = append(cs.routes, rt)
 	}
-	sort.SliceStable(cs.routes, func(i, j int) bool {
-		return len(cs.routes[i].Path) > len(cs.routes[j].Path)
-	})
+	g.table.Store(next)
+
+	for s, cs := range g.sites {
+		if kept, ok := b.next[s]; !ok || kept.pool != cs.pool {
+			cs.pool.close()
+		}
+	}
+	g.sites = b.next
+	if g.obs != nil {
+		g.obs.SitesChanged(len(b.next))
+	}
+}
+
+// builder compiles the sites of one Set.
+type builder struct {
+	g     *Gateway
+	next  map[*Site]*site
+	pages map[string][]byte // error pages read during this Set, by file
+}
+
+// site returns s compiled: from this Set, from the last one if s and its
+// routes are unchanged, or anew (keeping s's connections).
+func (b *builder) site(s *Site) *site {
+	if s == nil {
+		return nil
+	}
+	if cs, ok := b.next[s]; ok {
+		return cs
+	}
+	prev := b.g.sites[s]
+	if prev != nil && slices.Equal(prev.src, s.Routes) {
+		b.next[s] = prev
+		return prev
+	}
+	var pool *sitePool
+	if prev != nil {
+		pool = prev.pool
+	} else {
+		pool = newSitePool(b.g, s)
+	}
+	cs := b.g.compile(s, pool, b.pages)
+	b.next[s] = cs
 	return cs
 }
 
-// readPage reads an error page once per Set. A page that cannot be read is
-// reported and replaced by the built-in one: a missing file must not take
-// routing down.
-func (g *Gateway) readPage(siteName, file string, pages map[string][]byte) []byte {
-	if b, ok := pages[file]; ok {
-		return b
+// keyOf is hostKey for a table's own keys, without allocating for those
+// already written as keys are (ten thousand preview names per Set).
+func keyOf(h string) string {
+	clean := h != "" && h[len(h)-1] != '.'
+	for i := 0; clean && i < len(h); i++ {
+		c := h[i]
+		clean = c != ':' && c != '[' && (c < 'A' || c > 'Z')
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		g.warn("error page not readable; serving the built-in page", "site", siteName, "error", err)
-		b = nil
+	if clean {
+		return h
 	}
-	pages[file] = b
-	return b
+	return string(hostKey(nil, []byte(h)))
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
 }

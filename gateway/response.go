@@ -1,75 +1,67 @@
 package gateway
 
 import (
+	"bytes"
 	"net/http"
-	"net/http/httputil"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 )
 
-// newProxy builds the reverse proxy of one route, once per Set.
-func (g *Gateway) newProxy(rt *route, tr *http.Transport) *httputil.ReverseProxy {
-	p := &httputil.ReverseProxy{
-		Rewrite:    func(pr *httputil.ProxyRequest) { g.rewrite(pr, rt) },
-		Transport:  tr,
-		BufferPool: &g.pool,
-		ErrorLog:   g.errLog,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			g.proxyError(w, r, rt, err)
-		},
-		// FlushInterval stays 0: ReverseProxy already flushes every write of
-		// a text/event-stream or unknown-length (chunked) response.
+var http11 = []byte("HTTP/1.1")
+
+// cleanResponseHeader drops the hop-by-hop headers of a service's response
+// (a 101 keeps its upgrade) and reports whether the service keeps the
+// connection open for another request.
+func cleanResponseHeader(h *fasthttp.ResponseHeader) (keepAlive bool) {
+	keepAlive = !h.ConnectionClose()
+	if !bytes.Equal(h.Protocol(), http11) {
+		keepAlive = false // HTTP/1.0: closes unless it says otherwise; not worth the trouble
+		h.SetProtocol(http11)
 	}
-	if rt.StripPrefix && rt.base != "" {
-		p.ModifyResponse = func(res *http.Response) error {
-			rt.fixLocation(res)
-			return nil
+	upgrade := h.StatusCode() == http.StatusSwitchingProtocols
+	// One pass to learn whether there is anything to drop at all: most
+	// responses have nothing hop-by-hop.
+	special := false
+	h.VisitAll(func(k, _ []byte) { special = special || isHopName(k) })
+	if !special {
+		if upgrade {
+			h.Set("Connection", "Upgrade")
+		}
+		return keepAlive
+	}
+	conn := h.PeekAll("Connection")
+	for _, v := range conn {
+		if hasToken(v, "close") {
+			keepAlive = false
 		}
 	}
-	return p
-}
-
-// rewrite turns the browser's request into the service's. ReverseProxy has
-// already removed hop-by-hop headers and the client's Forwarded and
-// X-Forwarded-* headers.
-func (g *Gateway) rewrite(pr *httputil.ProxyRequest, rt *route) {
-	in, out := pr.In, pr.Out
-
-	p, changed, _ := cleanPath(in.URL.Path)
-	raw := in.URL.RawPath // the client's escaping, kept unless dots were resolved
-	if changed {
-		raw = ""
+	dropConnectionHeaders(h, conn, upgrade)
+	h.ResetConnectionClose()
+	for _, k := range hopHeaders {
+		h.Del(k)
 	}
-	if rt.StripPrefix {
-		p = stripPrefix(p, rt.Path)
-		if strings.HasPrefix(raw, rt.Path) {
-			raw = stripPrefix(raw, rt.Path)
-		} else {
-			raw = "" // escaped differently from Path: let net/url escape p
-		}
+	h.Del("Te")
+	if upgrade {
+		h.Set("Connection", "Upgrade")
+	} else {
+		h.Del("Upgrade")
 	}
-	out.URL.Scheme = "http"
-	out.URL.Host = rt.target
-	out.URL.Opaque = ""
-	out.URL.Path = p
-	out.URL.RawPath = raw
-	out.Host = in.Host // exactly as the browser sent it: Django's ALLOWED_HOSTS, absolute URLs
-
-	g.setForwarded(in, out.Header)
+	return keepAlive
 }
 
 // fixLocation puts the route's prefix back into a Location from a service
 // that only sees stripped paths, as nginx's default proxy_redirect does.
-func (rt *route) fixLocation(res *http.Response) {
-	loc := res.Header.Get("Location")
-	if loc == "" {
+func (rt *route) fixLocation(h *fasthttp.ResponseHeader, host []byte) {
+	if !rt.StripPrefix || rt.base == "" {
 		return
 	}
-	host := ""
-	if res.Request != nil {
-		host = res.Request.Host
+	loc := h.Peek("Location")
+	if len(loc) == 0 {
+		return
 	}
-	if v, ok := rewriteLocation(loc, rt.base, host, rt.target); ok {
-		res.Header.Set("Location", v)
+	if v, ok := rewriteLocation(string(loc), rt.base, string(host), rt.target); ok {
+		h.Set("Location", v)
 	}
 }
 

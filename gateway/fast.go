@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// serveFast is the fasthttp handler: plain HTTP/1.1 and HTTP/1.1 over TLS.
+// The client's request is rewritten in place and written to the service;
+// the service's response head is read straight into the client's response.
+func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
+	x := g.newExchange()
+	req, resp := &ctx.Request, &ctx.Response
+	x.method = methodOf(req.Header.Method())
+
+	// tg's strings view the request's own buffer: valid until its
+	// request-target is rewritten below.
+	tg := splitTarget(b2s(req.Header.RequestURI()))
+	host := req.Header.Host()
+	if tg.absolute {
+		host = []byte(tg.host)
+	}
+	peer := peerOf(ctx.RemoteAddr())
+	if g.log != nil {
+		x.path = strings.Clone(tg.path)
+		x.client = g.clientIP(peer, req.Header.PeekAll("X-Forwarded-For"))
+	}
+
+	t := g.table.Load()
+	if t != nil {
+		x.site = t.lookup(host)
+	}
+	if g.obs != nil {
+		g.obs.RequestStarted(x.siteName())
+	}
+	switch {
+	case t == nil:
+		x.answerFast(ctx, notStarted)
+		return
+	case x.site == nil || !tg.ok:
+		x.answerFast(ctx, notFound)
+		return
+	case req.Header.IsConnect():
+		x.answerFast(ctx, noConnect)
+		return
+	}
+	p, ok := decodePath(tg.path)
+	if !ok {
+		x.answerFast(ctx, badRequest)
+		return
+	}
+	clean, changed, _ := cleanPath(p)
+	rt, redirect := x.site.match(clean)
+	if rt == nil {
+		x.answerFast(ctx, notFound)
+		return
+	}
+	x.route = rt
+	if redirect {
+		loc := rt.location
+		if tg.hasQuery {
+			loc += "?" + tg.query
+		}
+		resp.Header.Set("Location", loc)
+		resp.SetStatusCode(http.StatusMovedPermanently)
+		x.status = http.StatusMovedPermanently
+		x.finishFast(ctx)
+		return
+	}
+	if ready := x.site.ready; ready != nil {
+		if err := ready(rt.Service); err != nil {
+			x.failFast(ctx, x.fail(failure{http.StatusServiceUnavailable, publicMessage(err), ""}, err))
+			return
+		}
+	}
+
+	var body *reqBody
+	if stream := ctx.RequestBodyStream(); stream != nil {
+		n := int64(req.Header.ContentLength()) // -1: chunked
+		if max := g.opts.MaxRequestBodySize; max > 0 && n > max {
+			x.answerFast(ctx, tooLarge)
+			return
+		}
+		body = &reqBody{r: stream, n: n, max: g.opts.MaxRequestBodySize}
+		// The client-header deadline covered the head; an upload may
+		// take as long as it takes.
+		_ = ctx.Conn().SetReadDeadline(time.Time{})
+	}
+	upgrade := upgradeRequested(&req.Header)
+	if uri, ok := appendUpstreamURI(x.uri[:0], tg, clean, changed, rt); ok {
+		x.uri = uri
+		req.Header.SetRequestURIBytes(uri)
+	}
+	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: ctx.IsTLS(), host: host}, upgrade, specialHeaders(req.Header.RawHeaders()))
+
+	x.watchClient(ctx.Conn())
+	b, f := x.send(req, resp, body, req.Header.IsHead())
+	if body != nil && !body.consumed() {
+		// What is left of the body would be read as the next request.
+		ctx.SetConnectionClose()
+	}
+	if f != nil {
+		x.failFast(ctx, f)
+		return
+	}
+	x.status = resp.StatusCode()
+	if x.status == http.StatusSwitchingProtocols {
+		x.hijackFast(ctx, b, upgrade)
+		return
+	}
+	rt.fixLocation(&resp.Header, host)
+	if b == nil {
+		x.bytes = int64(len(resp.Body()))
+		x.finishFast(ctx)
+		return
+	}
+	// fasthttp writes the body after this handler returns; b ends the
+	// exchange when it is closed. Without a length, or for server-sent
+	// events, each read goes out as a chunk, flushed.
+	n := -1
+	if b.mode == bodyFixed && !eventStream(&resp.Header) {
+		n = int(b.left)
+	}
+	resp.SetBodyStream(b, n)
+}
+
+// hijackFast takes the client's connection over for a tunnel once the
+// service has switched protocols.
+func (x *exchange) hijackFast(ctx *fasthttp.RequestCtx, b *upBody, upgrade bool) {
+	if !upgrade {
+		// A 101 nobody asked for (h2c, with the upgrade dropped): never a tunnel.
+		x.release(b.conn, false)
+		releaseReader(b.br)
+		x.failFast(ctx, x.fail(failure{http.StatusBadGateway, x.route.Service + " did not send a valid response", "bad_response"}, nil))
+		return
+	}
+	x.unwatch()
+	head := append([]byte(nil), ctx.Response.Header.Header()...)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) { x.tunnel(c, c, head, b.conn, b.br) })
+}
+
+// answerFast writes the gateway's own answer.
+func (x *exchange) answerFast(ctx *fasthttp.RequestCtx, a answer) {
+	if ctx.RequestBodyStream() != nil {
+		ctx.SetConnectionClose() // the unread body would be read as the next request
+	}
+	a.writeFast(&ctx.Response)
+	x.status, x.bytes = a.status, int64(len(a.body))
+	x.finishFast(ctx)
+}
+
+// failFast answers for the route's service; a client that left gets nothing.
+func (x *exchange) failFast(ctx *fasthttp.RequestCtx, f *failure) {
+	if f.status == StatusClientClosedRequest {
+		ctx.SetConnectionClose()
+		x.status = StatusClientClosedRequest
+		x.finishFast(ctx)
+		return
+	}
+	if f.status == http.StatusRequestEntityTooLarge {
+		x.answerFast(ctx, tooLarge)
+		return
+	}
+	x.answerFast(ctx, x.route.errorAnswer(*f))
+}
+
+func (x *exchange) finishFast(ctx *fasthttp.RequestCtx) {
+	if x.g.srv.closing.Load() {
+		ctx.SetConnectionClose()
+	}
+	x.finish()
+}
+
+func (x *exchange) siteName() string {
+	if x.site == nil {
+		return ""
+	}
+	return x.site.name
+}
+
+// methodOf returns the method as a string, without allocating for the
+// standard ones.
+func methodOf(m []byte) string {
+	switch string(m) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	}
+	return string(m)
+}
+
+// b2s views b as a string without copying: only while b is not modified.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
