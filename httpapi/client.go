@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,21 +11,24 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/supervisor"
 )
 
-// Client talks to a running instance's control API over its unix socket.
+// Client talks to tandem's control API: a running tandem up's over its
+// unix socket, or tandem serve's over HTTP or its socket.
 type Client struct {
-	Socket string
+	Socket string // "" for an HTTP server
+	base   string
 	http   *http.Client
 }
 
-// NewClient returns a client for the API listening on socket.
+// NewClient returns a client for the API listening on the unix socket.
 func NewClient(socket string) *Client {
-	return &Client{Socket: socket, http: &http.Client{Transport: &http.Transport{
+	return &Client{Socket: socket, base: "http://tandem", http: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
@@ -32,15 +36,56 @@ func NewClient(socket string) *Client {
 	}}}
 }
 
+// NewServerClient returns a client for server: an http:// or https:// URL,
+// or a unix socket's path (with or without "unix:").
+func NewServerClient(server string) (*Client, error) {
+	switch {
+	case strings.HasPrefix(server, "http://"), strings.HasPrefix(server, "https://"):
+		if _, err := url.Parse(server); err != nil {
+			return nil, tandem.Errorf(tandem.EINVALID, "server %q: %v", server, err)
+		}
+		return &Client{base: strings.TrimSuffix(server, "/"), http: &http.Client{}}, nil
+	case server == "":
+		return nil, tandem.Errorf(tandem.EINVALID, "no server: give --server or set TANDEM_SERVER")
+	}
+	return NewClient(strings.TrimPrefix(server, "unix:")), nil
+}
+
+func (c *Client) where() string {
+	if c.Socket != "" {
+		return "no socket at " + c.Socket
+	}
+	return "nothing answers at " + c.base
+}
+
 func (c *Client) do(ctx context.Context, method, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://tandem"+path, nil)
+	return c.send(ctx, method, path, nil)
+}
+
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: errNotRunning.Error() + " (no socket at " + c.Socket + ")"}
+			msg := errNotRunning.Error()
+			if c.Socket == "" {
+				msg = "tandem serve is not running"
+			}
+			return nil, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: msg + " (" + c.where() + ")"}
 		}
 		return nil, err
 	}

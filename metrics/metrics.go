@@ -7,23 +7,15 @@ package metrics
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tandem-dev/tandem/gateway"
 )
 
-// RequestInfo is one finished request, as the gateway reports it.
-type RequestInfo struct {
-	Site, Route, Service, Method string
-	Status                       int
-	Duration                     time.Duration
-	BytesOut                     int64
-}
-
-// Gateway collects the gateway's metrics. Its methods are what the gateway's
-// Observer interface asks for.
+// Gateway collects the gateway's metrics: it is the gateway's Observer.
 type Gateway struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
@@ -73,6 +65,8 @@ func NewGateway(reg prometheus.Registerer) *Gateway {
 	return g
 }
 
+var _ gateway.Observer = (*Gateway)(nil)
+
 // unmatched names requests no instance answered: an unknown host.
 const unmatched = "(none)"
 
@@ -87,7 +81,7 @@ func site(s string) string {
 func (g *Gateway) RequestStarted(s string) { g.inFlight.WithLabelValues(site(s)).Inc() }
 
 // RequestDone records a finished request.
-func (g *Gateway) RequestDone(r RequestInfo) {
+func (g *Gateway) RequestDone(r gateway.RequestInfo) {
 	s := site(r.Site)
 	g.inFlight.WithLabelValues(s).Dec()
 	g.requests.WithLabelValues(s, r.Route, r.Service, method(r.Method), strconv.Itoa(r.Status)).Inc()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandem-dev/tandem/gateway"
 )
 
 func TestGatewayMetrics(t *testing.T) {
@@ -14,9 +16,9 @@ func TestGatewayMetrics(t *testing.T) {
 	g.SitesChanged(3)
 	g.RequestStarted("pr-7")
 	g.RequestStarted("pr-7")
-	g.RequestDone(RequestInfo{Site: "pr-7", Route: "/api/", Service: "api", Method: "GET", Status: 200, Duration: 3 * time.Millisecond, BytesOut: 120})
+	g.RequestDone(gateway.RequestInfo{Site: "pr-7", Route: "/api/", Service: "api", Method: "GET", Status: 200, Duration: 3 * time.Millisecond, BytesOut: 120})
 	g.RequestStarted("")
-	g.RequestDone(RequestInfo{Method: "BREW", Status: 404, Duration: time.Millisecond})
+	g.RequestDone(gateway.RequestInfo{Method: "BREW", Status: 404, Duration: time.Millisecond})
 	g.UpstreamError("pr-7", "api", "dial")
 
 	srv := httptest.NewServer(Handler(reg))

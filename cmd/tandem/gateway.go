@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,6 +76,7 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 	obs := metrics.NewGateway(reg)
 	g := gateway.New(gateway.Options{
 		Logger:                logger,
+		Observer:              obs,
 		TrustedProxies:        cfg.proxies,
 		DialTimeout:           time.Duration(cfg.Timeouts.Dial),
 		ResponseHeaderTimeout: time.Duration(cfg.Timeouts.ResponseHeader),
@@ -141,7 +143,7 @@ type siteState struct {
 // buildTable makes the gateway's table from cfg, reusing the sites of prev
 // whose configuration did not change; prev is updated to the new set.
 func buildTable(cfg *gatewayConfig, prev map[string]*siteState) *gateway.Table {
-	t := &gateway.Table{}
+	t := &gateway.Table{Hosts: map[string]*gateway.Site{}}
 	seen := map[string]bool{}
 	for _, sc := range cfg.Sites {
 		seen[sc.Name] = true
@@ -157,6 +159,9 @@ func buildTable(cfg *gatewayConfig, prev map[string]*siteState) *gateway.Table {
 		}
 		if sc.Default {
 			t.Default = st.site
+		}
+		for _, h := range sc.Hosts {
+			t.Hosts[strings.ToLower(strings.TrimSuffix(h, "."))] = st.site
 		}
 	}
 	for name := range prev {

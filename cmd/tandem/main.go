@@ -77,6 +77,8 @@ Reference:   docs/stack-file.md`,
 		newServiceCmd("start", "Start a stopped service of a running tandem up", stdout),
 		newServiceCmd("stop", "Stop a service of a running tandem up (its restart policy does not apply)", stdout),
 		newServiceCmd("restart", "Restart a service of a running tandem up", stdout),
+		newServeCmd(stdout, stderr),
+		newPreviewCmd(stdout, stderr),
 		newGatewayCmd(stdout, stderr),
 		newVersionCmd(stdout),
 	)

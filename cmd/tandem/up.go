@@ -118,8 +118,7 @@ func (c *upCmd) run(ctx context.Context) error {
 	})
 	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(accessFile, nil))})
 	gw.Set(&gateway.Table{Default: &gateway.Site{Name: vars.Name, Routes: st.Routes, Dial: sup.DialContext, Ready: sup.Ready}})
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second}
-	go srv.Serve(ln)
+	go gw.Serve(ln)
 
 	ctl, err := serveControl(socketPath(dataDir), sup)
 	if err != nil {
@@ -153,7 +152,7 @@ func (c *upCmd) run(ctx context.Context) error {
 
 	con.say("stopping (Ctrl-C again to kill)")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	srv.Shutdown(shutdownCtx)
+	gw.Shutdown(shutdownCtx)
 	cancel()
 	if derr := sup.Down(hard); derr != nil {
 		con.say("stop: %v", derr)

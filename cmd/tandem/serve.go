@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/gateway"
+	"github.com/tandem-dev/tandem/git"
+	"github.com/tandem-dev/tandem/httpapi"
+	"github.com/tandem-dev/tandem/internal/fsutil"
+	"github.com/tandem-dev/tandem/metrics"
+	"github.com/tandem-dev/tandem/preview"
+	"github.com/tandem-dev/tandem/process"
+	"github.com/tandem-dev/tandem/sqlite"
+)
+
+func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
+	var file string
+	var checkOnly bool
+	cmd := &cobra.Command{
+		Use:   "serve --config tandem.yaml",
+		Short: "Run the preview server: gateway, API and a stack per pull request",
+		Long: `Run the preview server. Each preview is a copy of a registered repository's
+stack at one commit, built in a work tree of its own, with its own seeded
+database and generated secrets, served at NAME.DOMAIN by the gateway. Create
+them with "tandem preview create" (or POST /v1/previews from any CI).
+
+The state is a SQLite file in the data directory: after a restart, even
+after a crash, previews that were ready come back at the same URL with the
+same secrets and data. SIGINT or SIGTERM stop every instance and keep the
+state. See docs/serve.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := readServeConfig(file)
+			if err != nil {
+				return err
+			}
+			if checkOnly {
+				fmt.Fprintf(stdout, "%s: ok: %d repositories, previews at *.%s\n", file, len(cfg.Repos), cfg.Domain)
+				return nil
+			}
+			return runServe(cmd.Context(), cfg, stderr)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "tandem.yaml", "the server's configuration file")
+	cmd.Flags().BoolVar(&checkOnly, "check", false, "check the file and exit")
+	return cmd
+}
+
+func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
+	if err := process.Available(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Data, "logs"), 0o755); err != nil {
+		return err
+	}
+	// One server per data directory.
+	held, err := fsutil.TryLock(filepath.Join(cfg.Data, "serve.lock"), false)
+	if err != nil {
+		return tandem.Errorf(tandem.ECONFLICT, "another tandem serve uses %s", cfg.Data)
+	}
+	defer held.Unlock()
+
+	logFile, err := os.OpenFile(filepath.Join(cfg.Data, "logs", "tandem.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), slog.NewJSONHandler(logFile, nil)))
+	accessOut, closeAccess, err := accessLogWriter(accessLogDefault(cfg), io.Discard)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
+	var access *slog.Logger
+	if accessOut != nil {
+		access = slog.New(slog.NewJSONHandler(accessOut, nil))
+	}
+
+	store, err := sqlite.Open(filepath.Join(cfg.Data, "tandem.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	reg := metrics.Registry()
+	obs := metrics.NewGateway(reg)
+	gw := gateway.New(gateway.Options{Logger: access, TrustedProxies: cfg.proxies, Observer: obs})
+	router := &previewRouter{gw: gw, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}}
+	router.set(nil)
+
+	repos := map[string]preview.Repo{}
+	for _, r := range cfg.Repos {
+		repos[r.Name] = preview.Repo{
+			Name: r.Name, Compose: r.Compose, DefaultBranch: r.DefaultBranch,
+			Source: git.NewMirror(r.Name, r.URL, filepath.Join(cfg.Data, "repos", r.Name+".git")),
+		}
+	}
+	m, err := preview.New(preview.Options{
+		Store: store, Runtime: process.New(), Repos: repos, DataDir: cfg.Data,
+		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
+		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(),
+		BuildEnv: buildEnv(), BuildExec: isolatedExec,
+		Serve: router.set, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	// Listen on everything before anything starts, so a taken port fails fast.
+	var closers []func(context.Context)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i](sctx)
+		}
+	}()
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return tandem.Errorf(tandem.ECONFLICT, "gateway: %w", err)
+		}
+		if cfg.TLS != nil && cfg.TLS.RedirectHTTP {
+			_, port, _ := net.SplitHostPort(cfg.TLS.Listen)
+			p, _ := strconv.Atoi(port)
+			go gw.ServeRedirect(ln, p)
+		} else {
+			go gw.Serve(ln)
+		}
+	}
+	if cfg.TLS != nil {
+		ln, err := net.Listen("tcp", cfg.TLS.Listen)
+		if err != nil {
+			return tandem.Errorf(tandem.ECONFLICT, "gateway (TLS): %w", err)
+		}
+		go func() {
+			if err := gw.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key); err != nil && !errors.Is(err, net.ErrClosed) {
+				logger.Error("tls", "err", err)
+			}
+		}()
+	}
+	closers = append(closers, func(ctx context.Context) { gw.Shutdown(ctx) })
+	api := httpapi.PreviewHandler(m)
+	for _, where := range []struct{ network, addr string }{{"tcp", cfg.API}, {"unix", cfg.socket()}} {
+		if where.network == "unix" {
+			os.Remove(where.addr) // a socket left by a crash; the lock says nobody uses it
+		}
+		ln, err := net.Listen(where.network, where.addr)
+		if err != nil {
+			return tandem.Errorf(tandem.ECONFLICT, "API: %w", err)
+		}
+		srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
+		go srv.Serve(ln)
+		closers = append(closers, func(ctx context.Context) { srv.Shutdown(ctx) })
+	}
+	if cfg.Admin != "" {
+		ln, err := net.Listen("tcp", cfg.Admin)
+		if err != nil {
+			return tandem.Errorf(tandem.ECONFLICT, "admin: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(reg))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		closers = append(closers, func(ctx context.Context) { srv.Shutdown(ctx) })
+	}
+
+	soft, hard, stop := signalContext(ctx)
+	defer stop()
+	if err := m.Start(soft); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "tandem: serving previews at %s://NAME.%s (gateway %s), API on %s and %s, data in %s\n",
+		cfg.PublicScheme, cfg.Domain, cfg.Listen, cfg.API, cfg.socket(), cfg.Data)
+	<-soft.Done()
+	fmt.Fprintln(stderr, "tandem: stopping the previews' instances (their state is kept)")
+	return m.Close(hard)
+}
+
+// accessLogDefault is where the gateway's access log goes when the file
+// does not say: a file in the data directory.
+func accessLogDefault(cfg *serveConfig) string {
+	if cfg.AccessLog != "" {
+		return cfg.AccessLog
+	}
+	return filepath.Join(cfg.Data, "logs", "access.log")
+}
+
+// previewRouter turns the manager's instances into the gateway's table:
+// NAME.DOMAIN → the instance's routes. An instance keeps its *Site, and so
+// its connections, for as long as it serves.
+type previewRouter struct {
+	gw     *gateway.Gateway
+	domain string
+
+	mu    sync.Mutex
+	sites map[*preview.Instance]*gateway.Site
+}
+
+func (r *previewRouter) set(instances map[string]*preview.Instance) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := map[string]*gateway.Site{}
+	next := map[*preview.Instance]*gateway.Site{}
+	for _, in := range instances {
+		s := r.sites[in]
+		if s == nil {
+			s = &gateway.Site{Name: in.Preview, Routes: in.Routes, Dial: in.Sup.DialContext, Ready: in.Sup.Ready}
+		}
+		next[in] = s
+		names[in.Preview] = s
+	}
+	r.sites = next
+	r.gw.Set(&gateway.Table{Previews: map[string]map[string]*gateway.Site{r.domain: names}})
+}
