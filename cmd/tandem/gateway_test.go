@@ -1,9 +1,19 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tandem-dev/tandem/internal/testutil"
 )
 
 func TestGatewayConfigProblemsNameTheLine(t *testing.T) {
@@ -73,4 +83,70 @@ sites:
 	if _, ok := sites["docs"]; ok {
 		t.Error("a removed site was kept")
 	}
+}
+
+// The gateway reloads without dropping a request: wrk runs while SIGHUP
+// reloads add 1,000 instances and remove them again, over and over.
+func TestGatewayReloadUnderLoad(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Fatal("wrk is needed for this test: run make deps")
+	}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"success","data":{},"error":null}`)
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gateway.yaml")
+	port := freePort(t)
+	config := func(instances int) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "listen: 127.0.0.1:%d\naccess_log: off\nsites:\n  - name: stable\n    default: true\n    routes: [{ path: /, to: %s }]\n",
+			port, strings.TrimPrefix(upstream.URL, "http://"))
+		for i := 0; i < instances; i++ {
+			fmt.Fprintf(&b, "  - {name: pr-%d, hosts: [pr-%d.previews.example.com], routes: [{path: /api/, to: 127.0.0.1:1, strip_prefix: true}, {path: /, to: 127.0.0.1:2}]}\n", i, i)
+		}
+		tmp := file + ".tmp"
+		if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Rename(tmp, file) // a reload never reads half a file
+	}
+	config(0)
+	p := start(t, "gateway", "--config", file)
+	p.waitOutput(t, "tandem: gateway on", 30*time.Second)
+
+	wrk := exec.Command("wrk", "-t2", "-c64", "-d8s", fmt.Sprintf("http://127.0.0.1:%d/", port))
+	var out testutil.Buffer
+	wrk.Stdout, wrk.Stderr = &out, &out
+	if err := wrk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- wrk.Wait() }()
+	reloads := 0
+	for loop := true; loop; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("wrk: %v\n%s", err, out.String())
+			}
+			loop = false
+		default:
+			config(1000 * ((reloads + 1) % 2))
+			p.cmd.Process.Signal(syscall.SIGHUP)
+			reloads++
+			time.Sleep(150 * time.Millisecond)
+		}
+	}
+	report := out.String()
+	if strings.Contains(report, "Non-2xx") || strings.Contains(report, "Socket errors") || !strings.Contains(report, "Requests/sec") {
+		t.Errorf("wrk during %d reloads:\n%s", reloads, report)
+	}
+	// Each reload was taken; the stable site kept its connections.
+	p.waitOutput(t, "tandem: reloaded", 5*time.Second)
+	if n := strings.Count(p.out.String(), "tandem: reloaded"); reloads < 10 || n < reloads/2 {
+		t.Errorf("%d reloads sent, %d taken", reloads, n)
+	}
+	t.Logf("%d reloads (1,000 instances added or removed each) under wrk:\n%s", reloads, report)
 }
