@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -86,12 +88,33 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 	g.Set(buildTable(cfg, sites))
 	obs.SitesChanged(len(cfg.Sites))
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return tandem.Errorf(tandem.ECONFLICT, "gateway: %w", err)
+	var addrs []string
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return tandem.Errorf(tandem.ECONFLICT, "gateway: %w", err)
+		}
+		addrs = append(addrs, "http://"+ln.Addr().String())
+		if cfg.TLS != nil && cfg.TLS.RedirectHTTP {
+			_, port, _ := net.SplitHostPort(cfg.TLS.Listen)
+			p, _ := strconv.Atoi(port)
+			go g.ServeRedirect(ln, p)
+		} else {
+			go g.Serve(ln)
+		}
 	}
-	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second}
-	go srv.Serve(ln)
+	if cfg.TLS != nil {
+		ln, err := net.Listen("tcp", cfg.TLS.Listen)
+		if err != nil {
+			return tandem.Errorf(tandem.ECONFLICT, "gateway (TLS): %w", err)
+		}
+		addrs = append(addrs, "https://"+ln.Addr().String())
+		go func() {
+			if err := g.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintf(stderr, "tandem: tls: %v\n", err)
+			}
+		}()
+	}
 	var admin *http.Server
 	if cfg.Admin != "" {
 		aln, err := net.Listen("tcp", cfg.Admin)
@@ -104,7 +127,7 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go admin.Serve(aln)
 	}
-	fmt.Fprintf(stderr, "tandem: gateway on %s, %d sites (SIGHUP reloads %s)\n", ln.Addr(), len(cfg.Sites), cfg.file)
+	fmt.Fprintf(stderr, "tandem: gateway on %s, %d sites (SIGHUP reloads %s)\n", strings.Join(addrs, " and "), len(cfg.Sites), cfg.file)
 
 	hup := make(chan os.Signal, 16)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -128,7 +151,7 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 			if admin != nil {
 				admin.Shutdown(sctx)
 			}
-			return srv.Shutdown(sctx)
+			return g.Shutdown(sctx)
 		}
 	}
 }

@@ -1,8 +1,18 @@
 package main
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -149,4 +159,79 @@ func TestGatewayReloadUnderLoad(t *testing.T) {
 		t.Errorf("%d reloads sent, %d taken", reloads, n)
 	}
 	t.Logf("%d reloads (1,000 instances added or removed each) under wrk:\n%s", reloads, report)
+}
+
+// selfSigned writes a certificate for *.previews.example.com and returns
+// the files and a pool that trusts it.
+func selfSigned(t *testing.T, dir string) (cert, key string, pool *x509.CertPool) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "*.previews.example.com"},
+		DNSNames:  []string{"*.previews.example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	c, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(c)
+	return cert, key, pool
+}
+
+func TestGatewayTLSAndRedirect(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s", r.Host, r.Header.Get("X-Forwarded-Proto"), r.URL.Path)
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	cert, key, pool := selfSigned(t, dir)
+	plain, secure := freePort(t), freePort(t)
+	file := filepath.Join(dir, "gateway.yaml")
+	writeFile(t, file, fmt.Sprintf(`listen: 127.0.0.1:%d
+tls: { listen: 127.0.0.1:%d, cert: %s, key: %s, redirect_http: true }
+access_log: off
+sites:
+  - name: pr-7
+    hosts: ["*.previews.example.com"]
+    routes: [{ path: /, to: %s }]
+`, plain, secure, cert, key, strings.TrimPrefix(upstream.URL, "http://")))
+	p := start(t, "gateway", "--config", file)
+	p.waitOutput(t, "tandem: gateway on", 30*time.Second)
+
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", secure))
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: dial, ForceAttemptHTTP2: true}}
+	resp, err := c.Get("https://pr-7.previews.example.com/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(b) != "pr-7.previews.example.com https /page" {
+		t.Errorf("%s %q", resp.Proto, b)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/page?x=1", plain), nil)
+	req.Host = "pr-7.previews.example.com"
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := fmt.Sprintf("https://pr-7.previews.example.com:%d/page?x=1", secure); resp.StatusCode != 308 || resp.Header.Get("Location") != want {
+		t.Errorf("redirect: %d %q, want 308 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
 }
