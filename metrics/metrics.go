@@ -7,6 +7,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,10 +18,15 @@ import (
 
 // Gateway collects the gateway's metrics: it is the gateway's Observer.
 type Gateway struct {
+	// The metrics of a label set, kept once looked up: the request path
+	// then skips the vectors' hashing and validation of label values.
+	series   sync.Map // seriesKey → *series
+	inFlight sync.Map // instance → prometheus.Gauge
+
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	bytes     *prometheus.CounterVec
-	inFlight  *prometheus.GaugeVec
+	inFlightV *prometheus.GaugeVec
 	upstream  *prometheus.CounterVec
 	instances prometheus.Gauge
 }
@@ -43,7 +49,7 @@ func NewGateway(reg prometheus.Registerer) *Gateway {
 			Namespace: "tandem", Subsystem: "gateway", Name: "response_bytes_total",
 			Help: "Response body bytes sent to clients, by instance and route prefix.",
 		}, []string{"instance", "route"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		inFlightV: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "tandem", Subsystem: "gateway", Name: "requests_in_flight",
 			Help: "Requests being answered, by instance.",
 		}, []string{"instance"}),
@@ -59,7 +65,7 @@ func NewGateway(reg prometheus.Registerer) *Gateway {
 	f(g.requests)
 	f(g.duration)
 	f(g.bytes)
-	f(g.inFlight)
+	f(g.inFlightV)
 	f(g.upstream)
 	f(g.instances)
 	return g
@@ -77,17 +83,73 @@ func site(s string) string {
 	return s
 }
 
+type seriesKey struct {
+	site, route, service, method string
+	status                       int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+	bytes    prometheus.Counter
+}
+
+func (g *Gateway) gauge(s string) prometheus.Gauge {
+	if v, ok := g.inFlight.Load(s); ok {
+		return v.(prometheus.Gauge)
+	}
+	v, _ := g.inFlight.LoadOrStore(s, g.inFlightV.WithLabelValues(s))
+	return v.(prometheus.Gauge)
+}
+
 // RequestStarted counts a request in flight.
-func (g *Gateway) RequestStarted(s string) { g.inFlight.WithLabelValues(site(s)).Inc() }
+func (g *Gateway) RequestStarted(s string) { g.gauge(site(s)).Inc() }
 
 // RequestDone records a finished request.
 func (g *Gateway) RequestDone(r gateway.RequestInfo) {
 	s := site(r.Site)
-	g.inFlight.WithLabelValues(s).Dec()
-	g.requests.WithLabelValues(s, r.Route, r.Service, method(r.Method), strconv.Itoa(r.Status)).Inc()
-	g.duration.WithLabelValues(s, r.Route).Observe(r.Duration.Seconds())
+	g.gauge(s).Dec()
+	k := seriesKey{s, r.Route, r.Service, method(r.Method), r.Status}
+	v, ok := g.series.Load(k)
+	if !ok {
+		v, _ = g.series.LoadOrStore(k, &series{
+			requests: g.requests.WithLabelValues(s, r.Route, r.Service, k.method, strconv.Itoa(r.Status)),
+			duration: g.duration.WithLabelValues(s, r.Route),
+			bytes:    g.bytes.WithLabelValues(s, r.Route),
+		})
+	}
+	m := v.(*series)
+	m.requests.Inc()
+	m.duration.Observe(r.Duration.Seconds())
 	if r.BytesOut > 0 {
-		g.bytes.WithLabelValues(s, r.Route).Add(float64(r.BytesOut))
+		m.bytes.Add(float64(r.BytesOut))
+	}
+}
+
+// Forget drops the series of instances keep does not keep, so a server
+// that makes and destroys previews for months does not keep every one's.
+func (g *Gateway) Forget(keep func(instance string) bool) {
+	gone := map[string]bool{}
+	g.inFlight.Range(func(k, _ any) bool {
+		if s := k.(string); s != unmatched && !keep(s) {
+			gone[s] = true
+			g.inFlight.Delete(k)
+		}
+		return true
+	})
+	g.series.Range(func(k, _ any) bool {
+		if gone[k.(seriesKey).site] {
+			g.series.Delete(k)
+		}
+		return true
+	})
+	for s := range gone {
+		l := prometheus.Labels{"instance": s}
+		g.requests.DeletePartialMatch(l)
+		g.duration.DeletePartialMatch(l)
+		g.bytes.DeletePartialMatch(l)
+		g.inFlightV.DeletePartialMatch(l)
+		g.upstream.DeletePartialMatch(l)
 	}
 }
 

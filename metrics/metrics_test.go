@@ -45,4 +45,16 @@ func TestGatewayMetrics(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+
+	// A destroyed instance's series go.
+	g.RequestDone(gateway.RequestInfo{Site: "pr-7", Route: "/", Method: "GET", Status: 200})
+	g.Forget(func(instance string) bool { return instance != "pr-7" })
+	resp, _ = srv.Client().Get(srv.URL)
+	b, _ = io.ReadAll(resp.Body)
+	if strings.Contains(string(b), `instance="pr-7"`) {
+		t.Error("the series of a forgotten instance remain")
+	}
+	if !strings.Contains(string(b), `instance="(none)"`) {
+		t.Error("unmatched requests were forgotten")
+	}
 }

@@ -158,6 +158,8 @@ func TestFailedDependencyFailsDependents(t *testing.T) {
 	if st := s.Status()[0]; st.Service != "api" || st.State != Failed {
 		t.Errorf("api status %+v", st)
 	}
+	// Log files are written in batches; Down writes what is held.
+	s.Down(context.Background())
 	logs, _ := os.ReadFile(filepath.Join(s.opts.DataDir, "logs", "migrate.log"))
 	if !strings.Contains(string(logs), "ProgrammingError") {
 		t.Errorf("log file: %q", logs)

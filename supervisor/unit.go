@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/logwriter"
 )
 
 // unit is one service and the process currently running it.
@@ -32,7 +33,7 @@ type unit struct {
 	stopping bool          // a stop was asked for: no restart
 	attempt  int           // restarts in a row, for the backoff
 	changed  chan struct{} // closed on every change of st
-	file     *os.File
+	file     *logwriter.Writer
 }
 
 func newUnit(s *Supervisor, svc *tandem.Service) *unit {
@@ -48,8 +49,10 @@ func (u *unit) line(text string) {
 	u.logs.add(text)
 	u.mu.Lock()
 	if u.file == nil {
-		u.file, _ = os.OpenFile(filepath.Join(u.sup.opts.DataDir, "logs", u.svc.Name+".log"),
-			os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if f, err := os.OpenFile(filepath.Join(u.sup.opts.DataDir, "logs", u.svc.Name+".log"),
+			os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			u.file = logwriter.New(f) // a line per request must not cost a write each
+		}
 	}
 	if u.file != nil {
 		fmt.Fprintf(u.file, "%s %s\n", now.UTC().Format(time.RFC3339Nano), text)

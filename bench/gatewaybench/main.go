@@ -30,6 +30,7 @@ type config struct {
 	tandem           string // the tandem binary
 	benchtime        string // for the lookup benchmark
 	query            string // for Django's /search/
+	rounds           int    // of the stack part
 	tmp              string
 }
 
@@ -50,6 +51,7 @@ func run(ctx context.Context) int {
 	flag.StringVar(&c.tandem, "tandem", "bin/tandem", "the tandem binary to measure")
 	flag.StringVar(&c.benchtime, "benchtime", "1s", "go test -benchtime for the lookup benchmark")
 	flag.StringVar(&c.query, "query", "gateway", "search term for Django's /search/?q=")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds of the example stack's measurements, taken in turn; medians are reported")
 	flag.Parse()
 	c.parts = map[string]bool{}
 	for _, p := range strings.Split(parts, ",") {

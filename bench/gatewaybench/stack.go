@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,18 +61,49 @@ func runStack(ctx context.Context, c *config, rep *report) error {
 		{"tandem", load{url: "http://" + listen + "/api" + q, host: host}},
 		{"nextjs-proxy-route", load{url: "http://127.0.0.1:3000/api" + q, host: host, netns: netns}},
 	}
+	// Django's own speed drifts from run to run more than a proxy's cost:
+	// measure the paths in turn, several rounds, and keep each one's median.
 	for _, conc := range [][2]int{{1, 1}, {2, 16}} {
-		for _, pa := range paths {
-			l := pa.l
-			l.threads, l.conns = conc[0], conc[1]
-			res, err := c.measure(ctx, "api "+pa.name, l)
-			if err != nil {
-				return err
+		runs := make([][]wrkResult, len(paths))
+		for round := 0; round < c.rounds; round++ {
+			for i, pa := range paths {
+				l := pa.l
+				l.threads, l.conns = conc[0], conc[1]
+				res, err := c.measure(ctx, fmt.Sprintf("api %s (round %d of %d)", pa.name, round+1, c.rounds), l)
+				if err != nil {
+					return err
+				}
+				runs[i] = append(runs[i], *res)
 			}
-			rep.add(row{group: "api", path: pa.name, conns: l.conns, res: res})
+		}
+		for i, pa := range paths {
+			m := median(runs[i])
+			rep.add(row{group: "api", path: pa.name, conns: conc[1], res: &m, note: fmt.Sprintf("median of %d", c.rounds)})
 		}
 	}
 	return nil
+}
+
+// median takes the median of each figure of rs on its own.
+func median(rs []wrkResult) wrkResult {
+	pick := func(f func(wrkResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	m := rs[0]
+	m.ReqPerSec = pick(func(r wrkResult) float64 { return r.ReqPerSec })
+	m.P50 = time.Duration(pick(func(r wrkResult) float64 { return float64(r.P50) }))
+	m.P99 = time.Duration(pick(func(r wrkResult) float64 { return float64(r.P99) }))
+	for _, r := range rs[1:] {
+		m.Requests += r.Requests
+		m.Non2xx += r.Non2xx
+		m.SockErrs += r.SockErrs
+	}
+	return m
 }
 
 // waitOutput waits until the process has printed s, failing if it exits.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tandem-dev/tandem/internal/logwriter"
 	"github.com/tandem-dev/tandem/supervisor"
 )
 
@@ -17,7 +18,7 @@ import (
 // own messages as "tandem | ...".
 type console struct {
 	mu     sync.Mutex
-	w      io.Writer
+	w      *logwriter.Writer
 	color  bool
 	width  int
 	colors map[string]string
@@ -26,8 +27,10 @@ type console struct {
 // Colours of docker compose's log prefixes, in its order.
 var palette = []string{"36", "33", "32", "35", "34", "96", "93", "92", "95", "94"}
 
+// Lines are buffered briefly (a service may print one per request); flush
+// writes what is held.
 func newConsole(w io.Writer, services []string) *console {
-	c := &console{w: w, color: isTerminal(w) && os.Getenv("NO_COLOR") == "", width: len("tandem"), colors: map[string]string{}}
+	c := &console{w: logwriter.New(w), color: isTerminal(w) && os.Getenv("NO_COLOR") == "", width: len("tandem"), colors: map[string]string{}}
 	for i, s := range services {
 		c.width = max(c.width, len(s))
 		c.colors[s] = palette[i%len(palette)]
@@ -55,6 +58,8 @@ func (c *console) prefix(name string) string {
 	}
 	return "\x1b[" + code + "m" + p + "\x1b[0m"
 }
+
+func (c *console) flush() { c.w.Flush() }
 
 // line prints one line of a service's output.
 func (c *console) line(l supervisor.Line) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"reflect"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/gateway"
+	"github.com/tandem-dev/tandem/internal/logwriter"
 	"github.com/tandem-dev/tandem/metrics"
 )
 
@@ -74,11 +77,17 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 	if logOut != nil {
 		logger = slog.New(slog.NewJSONHandler(logOut, nil))
 	}
+	// Metrics only when something can read them: requests do not pay for
+	// counters nobody sees.
 	reg := metrics.Registry()
 	obs := metrics.NewGateway(reg)
+	var observer gateway.Observer
+	if cfg.Admin != "" {
+		observer = obs
+	}
 	g := gateway.New(gateway.Options{
 		Logger:                logger,
-		Observer:              obs,
+		Observer:              observer,
 		TrustedProxies:        cfg.proxies,
 		DialTimeout:           time.Duration(cfg.Timeouts.Dial),
 		ResponseHeaderTimeout: time.Duration(cfg.Timeouts.ResponseHeader),
@@ -87,6 +96,8 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 	sites := map[string]*siteState{}
 	g.Set(buildTable(cfg, sites))
 	obs.SitesChanged(len(cfg.Sites))
+	// Reading a large file leaves garbage the table does not keep.
+	debug.FreeOSMemory()
 
 	var addrs []string
 	if cfg.Listen != "" {
@@ -144,6 +155,7 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 			}
 			g.Set(buildTable(next, sites))
 			obs.SitesChanged(len(next.Sites))
+			debug.FreeOSMemory()
 			fmt.Fprintf(stderr, "tandem: reloaded %s: %d sites\n", cfg.file, len(next.Sites))
 		case <-soft.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -158,9 +170,17 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 
 // siteState is a site as last built, kept so that a reload that leaves a
 // site as it was passes the same *gateway.Site, and its connections live on.
+// It keeps a fingerprint of the site's configuration, not a copy: with
+// 10,000 sites, copies would be a third of the gateway's memory.
 type siteState struct {
-	cfg  siteConfig
+	fp   [32]byte
 	site *gateway.Site
+}
+
+// fingerprint identifies a site's configuration.
+func (s siteConfig) fingerprint() [32]byte {
+	b, _ := json.Marshal(s)
+	return sha256.Sum256(b)
 }
 
 // buildTable makes the gateway's table from cfg, reusing the sites of prev
@@ -171,13 +191,14 @@ func buildTable(cfg *gatewayConfig, prev map[string]*siteState) *gateway.Table {
 	for _, sc := range cfg.Sites {
 		seen[sc.Name] = true
 		st := prev[sc.Name]
-		if st == nil || !reflect.DeepEqual(st.cfg, sc) {
+		fp := sc.fingerprint()
+		if st == nil || st.fp != fp {
 			routes := make([]tandem.Route, 0, len(sc.Routes))
 			for _, rc := range sc.Routes {
 				r, _ := rc.route() // checked when the file was read
 				routes = append(routes, r)
 			}
-			st = &siteState{cfg: sc.clone(), site: &gateway.Site{Name: sc.Name, Routes: routes, Dial: sc.dialer(time.Duration(cfg.Timeouts.Dial))}}
+			st = &siteState{fp: fp, site: &gateway.Site{Name: sc.Name, Routes: routes, Dial: dialer(sc.Upstreams, time.Duration(cfg.Timeouts.Dial))}}
 			prev[sc.Name] = st
 		}
 		if sc.Default {
@@ -196,17 +217,20 @@ func buildTable(cfg *gatewayConfig, prev map[string]*siteState) *gateway.Table {
 }
 
 // accessLogWriter opens where the access log goes: "off", "stdout" (the
-// default) or a file, appended to.
+// default) or a file, appended to; written in batches, as it has a line per
+// request.
 func accessLogWriter(where string, stdout io.Writer) (io.Writer, func(), error) {
 	switch where {
 	case "off":
 		return nil, func() {}, nil
 	case "", "stdout":
-		return stdout, func() {}, nil
+		w := logwriter.New(stdout)
+		return w, func() { w.Flush() }, nil
 	}
 	f, err := os.OpenFile(where, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, nil, fmt.Errorf("access log: %w", err)
 	}
-	return f, func() { f.Close() }, nil
+	w := logwriter.New(f)
+	return w, func() { w.Close() }, nil
 }

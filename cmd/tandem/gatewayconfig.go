@@ -77,18 +77,6 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// clone copies what a later change to the caller's config must not reach.
-func (s siteConfig) clone() siteConfig {
-	s.Hosts = append([]string(nil), s.Hosts...)
-	s.Routes = append([]routeConfig(nil), s.Routes...)
-	up := make(map[string]string, len(s.Upstreams))
-	for k, v := range s.Upstreams {
-		up[k] = v
-	}
-	s.Upstreams = up
-	return s
-}
-
 // setLines records where each site and route was written, from the file's
 // node tree, for messages about them.
 func (c *gatewayConfig) setLines(root *yaml.Node) {
@@ -153,13 +141,26 @@ func readGatewayConfig(file string) (*gatewayConfig, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, yamlError(file, err)
 	}
+	problems := c.check()
+	if len(problems) == 0 {
+		return c, nil
+	}
+	// Lines only matter to problems: the file's node tree is made for them
+	// alone (a file of 10,000 sites would pay for it on every reload).
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err == nil {
 		c.setLines(&root)
+		problems = c.check()
 	}
+	return nil, &tandem.Error{Code: tandem.EINVALID, Message: strings.Join(problems, "\n")}
+}
+
+// check returns the problems of the file, as file:line: message.
+func (c *gatewayConfig) check() []string {
+	file := c.file
 	var problems []string
 	fail := func(line int, format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("%s:%d: %s", file, line, fmt.Sprintf(format, args...)))
+		problems = append(problems, fmt.Sprintf("%s:%d: %s", file, max(line, 1), fmt.Sprintf(format, args...)))
 	}
 	if c.Listen == "" && c.TLS == nil {
 		fail(1, "no listen address: set listen (plain HTTP) or tls.listen")
@@ -167,6 +168,7 @@ func readGatewayConfig(file string) (*gatewayConfig, error) {
 	if c.TLS != nil && (c.TLS.Listen == "" || c.TLS.Cert == "" || c.TLS.Key == "") {
 		fail(1, "tls needs listen, cert and key")
 	}
+	c.proxies = c.proxies[:0]
 	for _, p := range c.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
@@ -180,14 +182,14 @@ func readGatewayConfig(file string) (*gatewayConfig, error) {
 		c.proxies = append(c.proxies, pfx)
 	}
 	names, hosts, defaults := map[string]int{}, map[string]string{}, 0
-	for _, s := range c.Sites {
+	for i, s := range c.Sites {
 		switch {
 		case s.Name == "":
 			fail(s.line, "a site needs a name")
 		case names[s.Name] != 0:
 			fail(s.line, "site %q is already defined at line %d", s.Name, names[s.Name])
 		default:
-			names[s.Name] = s.line
+			names[s.Name] = max(s.line, i+1)
 		}
 		if s.Default {
 			defaults++
@@ -214,10 +216,7 @@ func readGatewayConfig(file string) (*gatewayConfig, error) {
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return nil, &tandem.Error{Code: tandem.EINVALID, Message: strings.Join(problems, "\n")}
-	}
-	return c, nil
+	return problems
 }
 
 // route turns a route of the config into the domain's.
@@ -241,16 +240,16 @@ func (r routeConfig) route() (tandem.Route, error) {
 	return tandem.Route{Path: r.Path, Service: host, Port: p, StripPrefix: r.StripPrefix, Errors: errs, ErrorPage: r.ErrorPage}, nil
 }
 
-// dialer returns the dial function of a site: its upstreams map service names
+// dialer returns the dial function of a site: upstreams map service names
 // to addresses; other names are dialed as they are.
-func (s siteConfig) dialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func dialer(upstreams map[string]string, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
 		}
-		if up, ok := s.Upstreams[host]; ok {
+		if up, ok := upstreams[host]; ok {
 			if h, p, err := net.SplitHostPort(up); err == nil {
 				host, port = h, p
 			} else {

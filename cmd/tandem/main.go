@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -20,7 +21,25 @@ import (
 func main() {
 	// First of all: this may be the process runtime's shim, re-executed.
 	process.Init()
-	os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(profiled(func() int { return Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
+}
+
+// profiled runs f with a CPU profile written to $TANDEM_CPUPROFILE, if set:
+// how the gateway's hot path is measured under load.
+func profiled(f func() int) int {
+	path := os.Getenv("TANDEM_CPUPROFILE")
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: cpu profile: %v\n", err)
+		return f()
+	}
+	defer out.Close()
+	pprof.StartCPUProfile(out)
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 // exitError carries a command's exit status without another message.

@@ -98,8 +98,12 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 
 	reg := metrics.Registry()
 	obs := metrics.NewGateway(reg)
-	gw := gateway.New(gateway.Options{Logger: access, TrustedProxies: cfg.proxies, Observer: obs})
-	router := &previewRouter{gw: gw, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}}
+	var observer gateway.Observer
+	if cfg.Admin != "" {
+		observer = obs // only when something can read them
+	}
+	gw := gateway.New(gateway.Options{Logger: access, TrustedProxies: cfg.proxies, Observer: observer})
+	router := &previewRouter{gw: gw, obs: obs, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}}
 	router.set(nil)
 
 	repos := map[string]preview.Repo{}
@@ -206,6 +210,7 @@ func accessLogDefault(cfg *serveConfig) string {
 // its connections, for as long as it serves.
 type previewRouter struct {
 	gw     *gateway.Gateway
+	obs    *metrics.Gateway
 	domain string
 
 	mu    sync.Mutex
@@ -227,4 +232,5 @@ func (r *previewRouter) set(instances map[string]*preview.Instance) {
 	}
 	r.sites = next
 	r.gw.Set(&gateway.Table{Previews: map[string]map[string]*gateway.Site{r.domain: names}})
+	r.obs.Forget(func(instance string) bool { _, ok := names[instance]; return ok })
 }

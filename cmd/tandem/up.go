@@ -20,6 +20,7 @@ import (
 	"github.com/tandem-dev/tandem/check"
 	"github.com/tandem-dev/tandem/gateway"
 	"github.com/tandem-dev/tandem/httpapi"
+	"github.com/tandem-dev/tandem/internal/logwriter"
 	"github.com/tandem-dev/tandem/process"
 	"github.com/tandem-dev/tandem/supervisor"
 )
@@ -94,6 +95,7 @@ func (c *upCmd) run(ctx context.Context) error {
 		names = append(names, s.Name)
 	}
 	con := newConsole(c.stdout, names)
+	defer con.flush()
 	logFile, err := os.OpenFile(filepath.Join(dataDir, "logs", "tandem.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -104,7 +106,8 @@ func (c *upCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer accessFile.Close()
+	access := logwriter.New(accessFile) // a line per request, written in batches
+	defer access.Close()
 
 	soft, hard, stopSignals := signalContext(ctx)
 	defer stopSignals()
@@ -116,7 +119,7 @@ func (c *upCmd) run(ctx context.Context) error {
 	sup := supervisor.New(supervisor.Options{
 		Stack: st, Runtime: rt, Name: vars.Name, DataDir: dataDir, Output: con.line, Logger: logger, Routed: routed,
 	})
-	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(accessFile, nil))})
+	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(access, nil))})
 	gw.Set(&gateway.Table{Default: &gateway.Site{Name: vars.Name, Routes: st.Routes, Dial: sup.DialContext, Ready: sup.Ready}})
 	go gw.Serve(ln)
 
