@@ -5,10 +5,10 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
 
-.PHONY: help deps build example test vet fuzz bench-up bench-gateway clean
+.PHONY: help deps build example test vet fuzz bench-up bench-gateway bench-previews clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 deps: ## install what the example and the tests need (Debian packages)
 	@scripts/install-deps
@@ -38,6 +38,9 @@ bench-up: build ## time tandem up of the example, fresh and warm (after make exa
 
 bench-gateway: build ## gateway vs nginx and Caddy, and vs a Next.js proxy route (BENCH_DURATION, BENCH_FLAGS)
 	$(SUDO) $(GO) run ./bench/gatewaybench -duration $${BENCH_DURATION:-10s} $${BENCH_FLAGS:-}
+
+bench-previews: ## previews of the example: create cold, warm and the naive way; snapshot vs migrate+seed; 20 at once
+	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkPreviews -benchtime 1x -timeout 60m ./cmd/tandem
 
 clean: ## remove bin/ and the example's data directory
 	rm -rf bin examples/django-nextjs/.tandem

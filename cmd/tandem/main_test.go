@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 }
 
 // run runs tandem in-process and returns its exit status and output.
-func run(t *testing.T, args ...string) (int, string) {
+func run(t testing.TB, args ...string) (int, string) {
 	t.Helper()
 	var out bytes.Buffer
 	code := Main(context.Background(), args, strings.NewReader(""), &out, &out)
@@ -44,7 +44,7 @@ type tandemProc struct {
 }
 
 // start runs tandem with args as its own process, in dir.
-func start(t *testing.T, args ...string) *tandemProc {
+func start(t testing.TB, args ...string) *tandemProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "TANDEM_TEST_MAIN=1")
@@ -65,7 +65,7 @@ func start(t *testing.T, args ...string) *tandemProc {
 }
 
 // stop sends SIGTERM and waits, killing tandem if it takes longer than timeout.
-func (p *tandemProc) stop(t *testing.T, timeout time.Duration) {
+func (p *tandemProc) stop(t testing.TB, timeout time.Duration) {
 	select {
 	case <-p.done:
 		return
@@ -82,7 +82,7 @@ func (p *tandemProc) stop(t *testing.T, timeout time.Duration) {
 }
 
 // waitOutput waits until tandem prints want, or fails if it exits first.
-func (p *tandemProc) waitOutput(t *testing.T, want string, timeout time.Duration) {
+func (p *tandemProc) waitOutput(t testing.TB, want string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !strings.Contains(p.out.String(), want) {
@@ -106,7 +106,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -117,7 +117,7 @@ func freePort(t *testing.T) int {
 }
 
 // repoRoot is the module's root, where examples/ is.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := filepath.Abs("../..")
 	if err != nil {
@@ -129,7 +129,7 @@ func repoRoot(t *testing.T) string {
 	return dir
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 
 // exampleRepo makes a team's repository of the example stack: main, a
 // branch that changes a page's text, and one whose migration adds a row.
-func exampleRepo(t *testing.T) string {
+func exampleRepo(t testing.TB) string {
 	t.Helper()
 	root := repoRoot(t)
 	dir := filepath.Join(t.TempDir(), "shop")
@@ -90,14 +90,14 @@ class Migration(migrations.Migration):
 
 // server is a tandem serve in a process of its own.
 type server struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // holds tandem.yaml and data/
 	gateway string // host:port
 	api     string // http://host:port
 	proc    *tandemProc
 }
 
-func newServer(t *testing.T, repo string) *server {
+func newServer(t testing.TB, repo string) *server {
 	dir := t.TempDir()
 	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	writeFile(t, filepath.Join(dir, "tandem.yaml"), fmt.Sprintf(`data: data
@@ -393,7 +393,7 @@ func TestServePreviews(t *testing.T) {
 
 // token logs the demo user in on pr-1 and returns its API token: a row in
 // pr-1's database.
-func (s *server) token(t *testing.T) string {
+func (s *server) token(t testing.TB) string {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "http://"+s.gateway+"/api/auth/token/", strings.NewReader(`{"username":"demo","password":"demo-password"}`))
 	req.Host = "pr-1.previews.example.com"

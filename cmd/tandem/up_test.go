@@ -22,7 +22,7 @@ import (
 // a fresh machine, then migrations.
 const firstUp = 6 * time.Minute
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the process runtime makes network namespaces: run the tests as root")
@@ -30,7 +30,7 @@ func needRoot(t *testing.T) {
 }
 
 // upExample starts tandem up on the example stack and waits until it is up.
-func upExample(t *testing.T) (p *tandemProc, base string) {
+func upExample(t testing.TB) (p *tandemProc, base string) {
 	t.Helper()
 	port := freePort(t)
 	file := filepath.Join(repoRoot(t), "examples", "django-nextjs", "docker-compose.yml")
@@ -45,7 +45,7 @@ type response struct {
 	body   string
 }
 
-func fetch(t *testing.T, c *http.Client, method, url string, body io.Reader, header map[string]string) response {
+func fetch(t testing.TB, c *http.Client, method, url string, body io.Reader, header map[string]string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
@@ -70,7 +70,7 @@ type envelope struct {
 	Error  *string         `json:"error"`
 }
 
-func decode(t *testing.T, r response) envelope {
+func decode(t testing.TB, r response) envelope {
 	t.Helper()
 	var e envelope
 	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
@@ -80,7 +80,7 @@ func decode(t *testing.T, r response) envelope {
 }
 
 // eventually polls until f returns "" or the time is up, then reports f's last complaint.
-func eventually(t *testing.T, what string, timeout time.Duration, f func() string) {
+func eventually(t testing.TB, what string, timeout time.Duration, f func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -338,7 +338,7 @@ func TestUpWithoutPrivilegeSaysWhatIsNeeded(t *testing.T) {
 
 // smallStack writes a stack whose web service is built by x-tandem.build and
 // served by Python, and whose migrate step fails when FAIL is set.
-func smallStack(t *testing.T) string {
+func smallStack(t testing.TB) string {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "web", "index.html"), "<h1>hello from web</h1>\n")
 	writeFile(t, filepath.Join(dir, "compose.yml"), `x-tandem:

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/compose"
+	"github.com/tandem-dev/tandem/internal/fsutil"
+	"github.com/tandem-dev/tandem/process"
+)
+
+// BenchmarkPreviews is make bench-previews: previews of the example stack
+// under a real tandem serve, from create to ready, cold and warm and the
+// seed article's way; the database from a snapshot against migrate + seed;
+// and how many previews are ready at once, with the memory of each. Run it
+// once: -benchtime 1x.
+func BenchmarkPreviews(b *testing.B) {
+	needRoot(b)
+	for range b.N {
+		benchPreviews(b)
+	}
+}
+
+func benchPreviews(b *testing.B) {
+	repo := exampleRepo(b)
+	naiveBranch(b, repo)
+	s := newServer(b, repo)
+	out := &strings.Builder{}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(out, format+"\n", args...)
+		fmt.Printf(format+"\n", args...)
+	}
+	say("previews benchmark, %s, %s", time.Now().Format("2006-01-02"), machine())
+
+	create := func(name, ref string) time.Duration {
+		began := time.Now()
+		if code, text := s.cli("create", name, "--repo", "shop", "--ref", ref); code != 0 {
+			b.Fatalf("create %s: %d\n%s", name, code, text)
+		}
+		return time.Since(began)
+	}
+	cold := create("cold", "main")
+	say("create cold (no build cache, no snapshot): %.1f s", cold.Seconds())
+	warm := create("warm", "main")
+	say("create warm (build cached, database from the snapshot): %.1f s", warm.Seconds())
+	naive := create("naive", "naive")
+	say("create naive (build cached; the entrypoint migrates and seeds on start): %.1f s", naive.Seconds())
+
+	restore, copyOnly, seeded, seedOnly := databaseTimes(b, s, repo)
+	say("database ready from the snapshot: %.2f s (the copy alone %.3f s)", restore.Seconds(), copyOnly.Seconds())
+	say("database ready by initdb + migrate + seed: %.2f s (migrate + seed alone %.2f s)", seeded.Seconds(), seedOnly.Seconds())
+
+	ready, rss := capacity(b, s, 20)
+	say("previews ready at once: %d; RSS per preview: %s", ready, rss)
+
+	say("")
+	line := func(name string, v float64, target string, ok bool) {
+		verdict := "met"
+		if !ok {
+			verdict = "MISSED"
+		}
+		say("%s: %.2f  target %s  %s", name, v, target, verdict)
+	}
+	line("warm create s", warm.Seconds(), "<= 5", warm <= 5*time.Second)
+	line("naive/warm create", naive.Seconds()/warm.Seconds(), "none (the seed article's way against tandem's)", true)
+	line("migrate+seed/snapshot copy", seedOnly.Seconds()/copyOnly.Seconds(), ">= 10", seedOnly >= 10*copyOnly)
+	line("initdb+migrate+seed/snapshot, to a ready database", seeded.Seconds()/restore.Seconds(), ">= 10", seeded >= 10*restore)
+	line("previews ready at once", float64(ready), ">= 20", ready >= 20)
+	b.ReportMetric(warm.Seconds(), "warm-create-s")
+	b.ReportMetric(cold.Seconds(), "cold-create-s")
+	os.WriteFile(filepath.Join(repoRoot(b), "bench", ".previews-report.txt"), []byte(out.String()), 0o644)
+}
+
+func machine() string {
+	cores := strings.Count(string(must(os.ReadFile("/proc/cpuinfo"))), "processor\t:")
+	load, _ := os.ReadFile("/proc/loadavg")
+	return fmt.Sprintf("%d cores, %s MiB of memory, load average %s", cores, memInfo("MemTotal"), strings.Join(strings.Fields(string(load))[:3], " "))
+}
+
+func must(b []byte, _ error) []byte { return b }
+
+func memInfo(key string) string {
+	sc := bufio.NewScanner(bytes.NewReader(must(os.ReadFile("/proc/meminfo"))))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == key+":" {
+			kb, _ := strconv.Atoi(f[1])
+			return strconv.Itoa(kb >> 10)
+		}
+	}
+	return "?"
+}
+
+// naiveBranch makes a branch of the example whose api declares no
+// x-tandem.seed: its entrypoint migrates and seeds every start, as the seed
+// article's does.
+func naiveBranch(b testing.TB, repo string) {
+	file := filepath.Join(repo, "docker-compose.yml")
+	text := string(must(os.ReadFile(file)))
+	i := strings.Index(text, "    x-tandem:\n      # Previews start from a snapshot")
+	j := strings.Index(text, "      seed: [bin/manage migrate --noinput, bin/manage seed_demo_data]\n")
+	if i < 0 || j < 0 {
+		b.Fatal("the example's compose file has no x-tandem.seed to remove")
+	}
+	git := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("git %v: %v %s", args, err, o)
+		}
+	}
+	git("checkout", "-q", "-b", "naive")
+	os.WriteFile(file, []byte(text[:i]+text[j+len("      seed: [bin/manage migrate --noinput, bin/manage seed_demo_data]\n"):]), 0o644)
+	git("commit", "-q", "-am", "seed in the entrypoint")
+	git("checkout", "-q", "main")
+}
+
+// databaseTimes measures, on the runtime directly, the example's database
+// made ready from the server's snapshot against made ready by initdb,
+// migrate and seed: medians of three.
+func databaseTimes(b testing.TB, s *server, repo string) (restore, copyOnly, seeded, seedOnly time.Duration) {
+	snaps, _ := filepath.Glob(filepath.Join(s.dir, "data", "cache", "snapshots", "*", "db"))
+	if len(snaps) != 1 {
+		b.Fatalf("snapshots: %v", snaps)
+	}
+	st, err := compose.Load(context.Background(), compose.Options{Files: []string{filepath.Join(repo, "docker-compose.yml")}, Vars: tandem.LocalVars(":8080")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, api := st.Service("db"), st.Service("api")
+	rt := process.New()
+	names := []string{"db", "api", "web"}
+	ready := func(sb tandem.Sandbox) {
+		for deadline := time.Now().Add(time.Minute); sb.Exec(context.Background(), db, []string{"pg_isready", "-q", "-U", "postgres", "-d", "app"}, io.Discard, io.Discard) != nil; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("database not ready")
+			}
+		}
+	}
+	median := func(ds []time.Duration) time.Duration { slices.Sort(ds); return ds[len(ds)/2] }
+	var r, c, sd, so []time.Duration
+	for range 3 {
+		// From the snapshot.
+		dir := b.TempDir()
+		began := time.Now()
+		if err := fsutil.CopyTree(snaps[0], filepath.Join(dir, "copy"), fsutil.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		c = append(c, time.Since(began))
+		sb, err := rt.NewSandbox(context.Background(), tandem.SandboxSpec{Name: "bench-restore", Services: names, DataDir: filepath.Join(dir, "data"), Restore: map[string]string{"db": snaps[0]}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		began = time.Now()
+		p, err := sb.Start(context.Background(), db, io.Discard, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ready(sb)
+		r = append(r, time.Since(began))
+		p.Signal(os.Interrupt)
+		p.Wait()
+		sb.Close()
+
+		// By migrate and seed, as an entrypoint would.
+		dir = b.TempDir()
+		sb, err = rt.NewSandbox(context.Background(), tandem.SandboxSpec{Name: "bench-seed", Services: names, DataDir: filepath.Join(dir, "data")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		began = time.Now()
+		p, err = sb.Start(context.Background(), db, io.Discard, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ready(sb)
+		mid := time.Now()
+		for _, c := range api.Seed {
+			var o bytes.Buffer
+			if err := sb.Exec(context.Background(), api, []string{"/bin/sh", "-c", c}, &o, &o); err != nil {
+				b.Fatalf("%s: %v\n%s", c, err, o.String())
+			}
+		}
+		sd = append(sd, time.Since(began))
+		so = append(so, time.Since(mid))
+		p.Signal(os.Interrupt)
+		p.Wait()
+		sb.Close()
+	}
+	return median(r), median(c), median(sd), median(so)
+}
+
+// capacity creates previews of main until want are ready at once (counting
+// those already there), checks each answers, and measures the memory of
+// each instance: the RSS of the processes in its network namespace.
+func capacity(b testing.TB, s *server, want int) (int, string) {
+	var names []string
+	for _, n := range []string{"cold", "warm", "naive"} {
+		names = append(names, n)
+	}
+	for i := 1; len(names) < want; i++ {
+		name := fmt.Sprintf("cap-%d", i)
+		if code, text := s.cli("create", name, "--repo", "shop", "--ref", "main", "--detach"); code != 0 {
+			b.Fatalf("create %s: %d %s", name, code, text)
+		}
+		names = append(names, name)
+	}
+	deadline := time.Now().Add(20 * time.Minute)
+	for {
+		pending := 0
+		for _, n := range names {
+			switch st := s.state(n); st {
+			case "ready ":
+			case "failed build web", "failed start", "failed seed":
+				b.Fatalf("%s: %s", n, st)
+			default:
+				pending++
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d previews not ready after 20 minutes", pending)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	ready := 0
+	for _, n := range names {
+		if r := s.get(n, "/", nil); r.status == 200 && strings.Contains(r.body, "One Origin for Two Servers") {
+			if r := s.get(n, "/api/articles/", nil); r.status == 200 {
+				ready++
+			}
+		}
+	}
+	// The memory of each instance: its network namespace's processes.
+	own, _ := os.Readlink("/proc/self/ns/net")
+	byNS := map[string]int64{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil || ns == own {
+			continue
+		}
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				byNS[ns] += kb
+			}
+		}
+	}
+	var sizes []int64
+	var total int64
+	for _, kb := range byNS {
+		sizes = append(sizes, kb>>10)
+		total += kb
+	}
+	slices.Sort(sizes)
+	if len(sizes) == 0 {
+		return ready, "unknown"
+	}
+	return ready, fmt.Sprintf("median %d MiB, largest %d MiB, %d instances %d MiB in all, %s MiB of memory still available",
+		sizes[len(sizes)/2], sizes[len(sizes)-1], len(sizes), total>>10, memInfo("MemAvailable"))
+}
