@@ -44,10 +44,11 @@ services:
       PGPASSWORD: pw
       SECRET_KEY: ${SECRET_KEY}
       HOST_SEEN: ${PREVIEW_HOST}
+      NEXT_PUBLIC_HOST: ${PREVIEW_HOST}
       SHA: ${GIT_SHA}
     depends_on: { db: { condition: service_healthy } }
     x-tandem:
-      build: "echo building; cp page.txt page.built; echo built"
+      build: "echo building; cp page.txt page.built; echo $$NEXT_PUBLIC_HOST > host.built; echo built"
       seed: ["for f in migrations/*.sql; do psql -v ON_ERROR_STOP=1 -h db -U app -d shop -f $$f; done"]
 `
 
@@ -55,7 +56,8 @@ const server = `import http.server, os, subprocess
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         titles = subprocess.run(["psql", "-h", "db", "-U", "app", "-d", "shop", "-tAc", "select string_agg(title, ',' order by title) from article"], capture_output=True, text=True).stdout.strip()
-        body = (open("page.built").read().strip() + " | " + titles + " | " + os.environ["HOST_SEEN"] + " | seeded=" + os.environ.get("TANDEM_SEEDED", "")).encode()
+        built_for = open("host.built").read().strip()
+        body = (open("page.built").read().strip() + " | " + titles + " | " + os.environ["HOST_SEEN"] + " | seeded=" + os.environ.get("TANDEM_SEEDED", "") + " | built for " + built_for).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
@@ -211,8 +213,10 @@ func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 		t.Error("a new migration kept the snapshot key")
 	}
 	for host, want := range map[string]string{
-		"pr-1.previews.example.com": "page v1 | first | pr-1.previews.example.com | seeded=1",
-		"pr-2.previews.example.com": "page v2 | first,second | pr-2.previews.example.com | seeded=1",
+		// The build ran with the preview's own values: what a build inlines
+		// (NEXT_PUBLIC_*) is the preview's.
+		"pr-1.previews.example.com": "page v1 | first | pr-1.previews.example.com | seeded=1 | built for pr-1.previews.example.com",
+		"pr-2.previews.example.com": "page v2 | first,second | pr-2.previews.example.com | seeded=1 | built for pr-2.previews.example.com",
 	} {
 		if code, body, err := h.get(host); code != 200 || body != want {
 			t.Errorf("%s: %d %q %v, want %q", host, code, body, err, want)
@@ -248,6 +252,18 @@ func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 	}
 	if code, _, err := h.get("pr-1.previews.example.com"); code != 200 {
 		t.Errorf("pr-1 after pr-2's destroy: %d %v", code, err)
+	}
+	// Another preview of pr-1's commit builds again: it inlines its own host.
+	p3, err := h.m.Create(ctx, CreateRequest{Name: "pr-3", Repo: "shop", Ref: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3 = h.await("pr-3", p3.Generation, tandem.PreviewReady)
+	if p3.Binding.Builds["web"] == p1.Binding.Builds["web"] {
+		t.Error("a build that inlines the host was shared between two hosts")
+	}
+	if _, body, _ := h.get("pr-3.previews.example.com"); !strings.HasSuffix(body, "built for pr-3.previews.example.com") {
+		t.Errorf("pr-3: %q", body)
 	}
 
 	// An update keeps answering throughout.
