@@ -208,3 +208,50 @@ func methodLabel(m string) string {
 	}
 	return "OTHER"
 }
+
+// decision is what becomes of a request once its site is looked up: an
+// answer given at once, a failure (the service cannot take it), a redirect
+// (the prefix without its slash), or its route, and the path to forward.
+type decision struct {
+	answer   *answer
+	failure  *failure
+	redirect string
+	clean    string
+	changed  bool
+}
+
+// resolve decides what becomes of a request for tg, whatever front-end
+// (fasthttp or net/http) took it. t is the table it was looked up in.
+func (x *exchange) resolve(t *table, tg target, connect bool) decision {
+	switch {
+	case t == nil:
+		return decision{answer: &notStarted}
+	case x.site == nil || !tg.ok:
+		return decision{answer: &notFound}
+	case connect:
+		return decision{answer: &noConnect}
+	}
+	p, ok := decodePath(tg.path)
+	if !ok {
+		return decision{answer: &badRequest}
+	}
+	clean, changed, _ := cleanPath(p)
+	rt, redirect := x.site.match(clean)
+	if rt == nil {
+		return decision{answer: &notFound}
+	}
+	x.route = rt
+	if redirect {
+		loc := rt.location
+		if tg.hasQuery {
+			loc += "?" + tg.query
+		}
+		return decision{redirect: loc}
+	}
+	if ready := x.site.ready; ready != nil {
+		if err := ready(rt.Service); err != nil {
+			return decision{failure: x.fail(failure{http.StatusServiceUnavailable, publicMessage(err), ""}, err)}
+		}
+	}
+	return decision{clean: clean, changed: changed}
+}

@@ -38,46 +38,22 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 	if g.obs != nil {
 		g.obs.RequestStarted(x.siteName())
 	}
+	d := x.resolve(t, tg, req.Header.IsConnect())
 	switch {
-	case t == nil:
-		x.answerFast(ctx, notStarted)
+	case d.answer != nil:
+		x.answerFast(ctx, *d.answer)
 		return
-	case x.site == nil || !tg.ok:
-		x.answerFast(ctx, notFound)
+	case d.failure != nil:
+		x.failFast(ctx, d.failure)
 		return
-	case req.Header.IsConnect():
-		x.answerFast(ctx, noConnect)
-		return
-	}
-	p, ok := decodePath(tg.path)
-	if !ok {
-		x.answerFast(ctx, badRequest)
-		return
-	}
-	clean, changed, _ := cleanPath(p)
-	rt, redirect := x.site.match(clean)
-	if rt == nil {
-		x.answerFast(ctx, notFound)
-		return
-	}
-	x.route = rt
-	if redirect {
-		loc := rt.location
-		if tg.hasQuery {
-			loc += "?" + tg.query
-		}
-		resp.Header.Set("Location", loc)
+	case d.redirect != "":
+		resp.Header.Set("Location", d.redirect)
 		resp.SetStatusCode(http.StatusMovedPermanently)
 		x.status = http.StatusMovedPermanently
 		x.finishFast(ctx)
 		return
 	}
-	if ready := x.site.ready; ready != nil {
-		if err := ready(rt.Service); err != nil {
-			x.failFast(ctx, x.fail(failure{http.StatusServiceUnavailable, publicMessage(err), ""}, err))
-			return
-		}
-	}
+	clean, changed, rt := d.clean, d.changed, x.route
 
 	var body *reqBody
 	if stream := ctx.RequestBodyStream(); stream != nil {

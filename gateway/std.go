@@ -40,46 +40,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.obs != nil {
 		g.obs.RequestStarted(x.siteName())
 	}
+	d := x.resolve(t, tg, r.Method == http.MethodConnect)
 	switch {
-	case t == nil:
-		x.answerStd(w, notStarted)
+	case d.answer != nil:
+		x.answerStd(w, *d.answer)
 		return
-	case x.site == nil || !tg.ok:
-		x.answerStd(w, notFound)
+	case d.failure != nil:
+		x.failStd(w, d.failure)
 		return
-	case r.Method == http.MethodConnect:
-		x.answerStd(w, noConnect)
-		return
-	}
-	p, ok := decodePath(tg.path)
-	if !ok {
-		x.answerStd(w, badRequest)
-		return
-	}
-	clean, changed, _ := cleanPath(p)
-	rt, redirect := x.site.match(clean)
-	if rt == nil {
-		x.answerStd(w, notFound)
-		return
-	}
-	x.route = rt
-	if redirect {
-		loc := rt.location
-		if tg.hasQuery {
-			loc += "?" + tg.query
-		}
-		w.Header().Set("Location", loc)
+	case d.redirect != "":
+		w.Header().Set("Location", d.redirect)
 		w.WriteHeader(http.StatusMovedPermanently)
 		x.status = http.StatusMovedPermanently
 		x.finish()
 		return
 	}
-	if ready := x.site.ready; ready != nil {
-		if err := ready(rt.Service); err != nil {
-			x.failStd(w, x.fail(failure{http.StatusServiceUnavailable, publicMessage(err), ""}, err))
-			return
-		}
-	}
+	clean, changed, rt := d.clean, d.changed, x.route
 
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
