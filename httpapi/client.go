@@ -123,11 +123,16 @@ func (c *Client) Act(ctx context.Context, service, action string) (supervisor.St
 // Logs copies the last tail lines of a service's output to w, then, if
 // follow, new lines until ctx ends or the instance stops.
 func (c *Client) Logs(ctx context.Context, service string, tail int, follow bool, w io.Writer) error {
+	return c.copyLines(ctx, "/v1/services/"+url.PathEscape(service)+"/logs", tail, follow, w)
+}
+
+// copyLines copies a logs endpoint's lines to w, until it ends or ctx does.
+func (c *Client) copyLines(ctx context.Context, path string, tail int, follow bool, w io.Writer) error {
 	q := url.Values{"tail": {fmt.Sprint(tail)}}
 	if follow {
 		q.Set("follow", "1")
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(service)+"/logs?"+q.Encode())
+	resp, err := c.do(ctx, http.MethodGet, path+"?"+q.Encode())
 	if err != nil {
 		return err
 	}

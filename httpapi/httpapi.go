@@ -76,28 +76,34 @@ func Handler(inst Instance) http.Handler {
 			writeError(w, err)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		for _, l := range tail {
-			fmt.Fprintln(w, l)
-		}
-		if lines == nil {
-			return
-		}
-		flush(w)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					return
-				}
-				fmt.Fprintln(w, l.Text)
-				flush(w)
-			case <-r.Context().Done():
-				return
-			}
-		}
+		streamLines(w, r, tail, lines)
 	})
 	return mux
+}
+
+// streamLines writes tail, then, if lines is not nil, each new line as it
+// comes, until lines closes or the client goes.
+func streamLines(w http.ResponseWriter, r *http.Request, tail []string, lines <-chan supervisor.Line) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, l := range tail {
+		fmt.Fprintln(w, l)
+	}
+	if lines == nil {
+		return
+	}
+	flush(w)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return
+			}
+			fmt.Fprintln(w, l.Text)
+			flush(w)
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 func flush(w http.ResponseWriter) {

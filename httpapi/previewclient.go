@@ -89,18 +89,5 @@ func (c *Client) PreviewEvents(ctx context.Context, name string, after int64, fo
 // PreviewLogs copies the last tail lines of a service of a preview to w,
 // then, if follow, new lines until ctx ends.
 func (c *Client) PreviewLogs(ctx context.Context, name, service string, tail int, follow bool, w io.Writer) error {
-	q := url.Values{"tail": {fmt.Sprint(tail)}}
-	if follow {
-		q.Set("follow", "1")
-	}
-	resp, err := c.do(ctx, http.MethodGet, "/v1/previews/"+url.PathEscape(name)+"/logs/"+url.PathEscape(service)+"?"+q.Encode())
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(w, resp.Body)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return c.copyLines(ctx, "/v1/previews/"+url.PathEscape(name)+"/logs/"+url.PathEscape(service), tail, follow, w)
 }

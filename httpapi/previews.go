@@ -176,26 +176,7 @@ func PreviewHandler(p Previews) http.Handler {
 			writeError(w, err)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		for _, l := range tail {
-			fmt.Fprintln(w, l)
-		}
-		if lines == nil {
-			return
-		}
-		flush(w)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					return
-				}
-				fmt.Fprintln(w, l.Text)
-				flush(w)
-			case <-r.Context().Done():
-				return
-			}
-		}
+		streamLines(w, r, tail, lines)
 	})
 	return mux
 }

@@ -103,9 +103,15 @@ func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, 
 // run spawns cfg and waits for it; canceling ctx kills it.
 func (s *Sandbox) run(ctx context.Context, cfg shimConfig, stdin io.Reader, stdout, stderr io.Writer) error {
 	p, err := s.spawn(cfg, stdin, stdout, stderr)
+	return complete(ctx, p, err)
+}
+
+// complete waits for a process started to run to completion; canceling ctx
+// kills it. A command that could not start ended with the shell's status
+// for it, which is its result.
+func complete(ctx context.Context, p *proc, err error) error {
 	var se *startError
 	if errors.As(err, &se) {
-		// For a command run to completion, "not found" is its exit status.
 		return se.proc.Wait()
 	}
 	if err != nil {

@@ -107,18 +107,5 @@ func Run(ctx context.Context, c Cmd) error {
 		return errors.New("run: empty command")
 	}
 	p, err := startShim(shimConfig{Argv: c.Argv, Env: c.Env, Dir: c.Dir, UID: -1, GID: -1}, nil, c.Stdin, c.Stdout, c.Stderr, nil)
-	var se *startError
-	if errors.As(err, &se) {
-		return se.proc.Wait()
-	}
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { p.Kill() })
-	defer stop()
-	err = p.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
+	return complete(ctx, p, err)
 }

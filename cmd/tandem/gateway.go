@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -99,44 +96,15 @@ func runGateway(ctx context.Context, cfg *gatewayConfig, stdout, stderr io.Write
 	// Reading a large file leaves garbage the table does not keep.
 	debug.FreeOSMemory()
 
-	var addrs []string
-	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return tandem.Errorf(tandem.ECONFLICT, "gateway: %w", err)
-		}
-		addrs = append(addrs, "http://"+ln.Addr().String())
-		if cfg.TLS != nil && cfg.TLS.RedirectHTTP {
-			_, port, _ := net.SplitHostPort(cfg.TLS.Listen)
-			p, _ := strconv.Atoi(port)
-			go g.ServeRedirect(ln, p)
-		} else {
-			go g.Serve(ln)
-		}
-	}
-	if cfg.TLS != nil {
-		ln, err := net.Listen("tcp", cfg.TLS.Listen)
-		if err != nil {
-			return tandem.Errorf(tandem.ECONFLICT, "gateway (TLS): %w", err)
-		}
-		addrs = append(addrs, "https://"+ln.Addr().String())
-		go func() {
-			if err := g.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintf(stderr, "tandem: tls: %v\n", err)
-			}
-		}()
+	addrs, err := listenGateway(g, cfg.Listen, cfg.TLS, stderr)
+	if err != nil {
+		return err
 	}
 	var admin *http.Server
 	if cfg.Admin != "" {
-		aln, err := net.Listen("tcp", cfg.Admin)
-		if err != nil {
-			return tandem.Errorf(tandem.ECONFLICT, "admin: %w", err)
+		if admin, err = listenAdmin(cfg.Admin, reg); err != nil {
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics.Handler(reg))
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go admin.Serve(aln)
 	}
 	fmt.Fprintf(stderr, "tandem: gateway on %s, %d sites (SIGHUP reloads %s)\n", strings.Join(addrs, " and "), len(cfg.Sites), cfg.file)
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -133,29 +131,8 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 			closers[i](sctx)
 		}
 	}()
-	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return tandem.Errorf(tandem.ECONFLICT, "gateway: %w", err)
-		}
-		if cfg.TLS != nil && cfg.TLS.RedirectHTTP {
-			_, port, _ := net.SplitHostPort(cfg.TLS.Listen)
-			p, _ := strconv.Atoi(port)
-			go gw.ServeRedirect(ln, p)
-		} else {
-			go gw.Serve(ln)
-		}
-	}
-	if cfg.TLS != nil {
-		ln, err := net.Listen("tcp", cfg.TLS.Listen)
-		if err != nil {
-			return tandem.Errorf(tandem.ECONFLICT, "gateway (TLS): %w", err)
-		}
-		go func() {
-			if err := gw.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key); err != nil && !errors.Is(err, net.ErrClosed) {
-				logger.Error("tls", "err", err)
-			}
-		}()
+	if _, err := listenGateway(gw, cfg.Listen, cfg.TLS, stderr); err != nil {
+		return err
 	}
 	closers = append(closers, func(ctx context.Context) { gw.Shutdown(ctx) })
 	api := httpapi.PreviewHandler(m)
@@ -172,15 +149,10 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		closers = append(closers, func(ctx context.Context) { srv.Shutdown(ctx) })
 	}
 	if cfg.Admin != "" {
-		ln, err := net.Listen("tcp", cfg.Admin)
+		srv, err := listenAdmin(cfg.Admin, reg)
 		if err != nil {
-			return tandem.Errorf(tandem.ECONFLICT, "admin: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics.Handler(reg))
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
 		closers = append(closers, func(ctx context.Context) { srv.Shutdown(ctx) })
 	}
 
