@@ -318,7 +318,11 @@ func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 func TestFailedBuildReportsItsStepAndTail(t *testing.T) {
 	src := repo(t)
 	b, _ := os.ReadFile(filepath.Join(src, "compose.yml"))
-	os.WriteFile(filepath.Join(src, "compose.yml"), []byte(strings.Replace(string(b), `echo building; cp page.txt page.built; echo built`, `echo compiling; echo 'Module not found: ./missing' >&2; exit 1`, 1)), 0o644)
+	broken := strings.Replace(string(b), `echo building; cp page.txt page.built; echo $$NEXT_PUBLIC_HOST > host.built; echo built`, `echo compiling; echo 'Module not found: ./missing' >&2; exit 1`, 1)
+	if broken == string(b) {
+		t.Fatal("the stack's build command was not found to break")
+	}
+	os.WriteFile(filepath.Join(src, "compose.yml"), []byte(broken), 0o644)
 	commit(t, src, "broken")
 	h := newHarness(t, t.TempDir(), src)
 	defer h.close()
