@@ -201,11 +201,15 @@ func TestExampleStack(t *testing.T) {
 		if echo.Host != host || echo.Headers["x-forwarded-host"] != host || echo.Headers["x-forwarded-proto"] != "http" || echo.Headers["x-real-ip"] != "127.0.0.1" {
 			t.Errorf("echo: %s", r.body)
 		}
-		out := p.out.String()
+		// Django logs a request after answering it, and tandem's console
+		// gathers lines for a moment: wait for them.
 		for _, want := range []string{"request host=" + host + " method=GET path=/echo/", "request host=api:8000 method=GET path=/articles/"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("Django's log lacks %q", want)
-			}
+			eventually(t, "Django's log line", 5*time.Second, func() string {
+				if !strings.Contains(p.out.String(), want) {
+					return fmt.Sprintf("no %q", want)
+				}
+				return ""
+			})
 		}
 	})
 
