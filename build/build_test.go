@@ -213,7 +213,9 @@ func TestGitIgnoredOutputsAreNotInputs(t *testing.T) {
 func TestCancelEndsTheWholeBuild(t *testing.T) {
 	step, r := project(t)
 	pidFile := filepath.Join(step.Dir, "bg.pid")
-	step.Command = "sleep 30 & echo $! > " + pidFile + "; wait"
+	// The file appears whole (renamed into place), so the watcher below
+	// never reads it before the pid is in it.
+	step.Command = "sleep 30 & echo $! > " + pidFile + ".tmp; mv " + pidFile + ".tmp " + pidFile + "; wait"
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for {
