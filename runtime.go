@@ -39,6 +39,9 @@ type SandboxSpec struct {
 	// database service whose data is not initialised yet starts from a copy
 	// of it instead of from an empty database.
 	Restore map[string]string
+	// Limits bound the whole instance (every service together); a
+	// service's own Limits apply within them. Zero: no instance limit.
+	Limits Limits
 }
 
 // Sandbox is one running stack instance's isolated network.

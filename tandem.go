@@ -101,6 +101,10 @@ type Service struct {
 	// Ports are the ports the service listens on as far as the file says:
 	// ports targets, expose, and those of well-known images.
 	Ports []int
+	// Publish are the Compose ports entries that publish a port on the
+	// host ("3000:3000", "127.0.0.1:5432:5432"), for tools that bypass the
+	// gateway. Only tandem up publishes them; previews never do.
+	Publish []PortBinding
 
 	DependsOn   []Dependency // sorted by service name
 	Healthcheck *Healthcheck // nil: none (or disabled)
@@ -108,6 +112,9 @@ type Service struct {
 	StopSignal  string        // "SIGTERM" unless Compose says otherwise
 	StopGrace   time.Duration // Compose stop_grace_period, default 10s
 	Mounts      []Mount       // bind mounts and named volumes, as written
+	// Limits are Compose's mem_limit, cpus and pids_limit, or
+	// deploy.resources.limits: what the service may use at most.
+	Limits Limits
 
 	// Build is x-tandem.build: a shell command run in Context, with the
 	// service's environment, before the service starts.
@@ -151,6 +158,27 @@ func (s *Service) ListensOn(port int) bool {
 		}
 	}
 	return false
+}
+
+// Limits bound what a service, or a whole instance, may use. Zero means no
+// limit of that kind.
+type Limits struct {
+	Memory int64   // bytes
+	CPUs   float64 // cores: 0.5 is half of one
+	Pids   int64   // processes and threads
+}
+
+// IsZero reports whether no limit is set.
+func (l Limits) IsZero() bool { return l == Limits{} }
+
+// PortBinding is one published port: the host's HostIP:HostPort reaches the
+// service's Port inside its instance.
+type PortBinding struct {
+	HostIP   string // "" means every address, as Docker binds 0.0.0.0
+	HostPort int
+	Port     int
+	Protocol string // "tcp" or "udp"
+	Pos      Pos
 }
 
 // Condition is a Compose depends_on condition.

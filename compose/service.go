@@ -40,6 +40,8 @@ func (d *decoder) convert(s types.ServiceConfig, disabled map[string]bool) *tand
 		}
 	}
 	svc.Ports = d.ports(s)
+	svc.Publish = d.publish(s)
+	svc.Limits = limits(s)
 	for name, dep := range s.DependsOn {
 		// compose-go keeps a dependency that is not required on a disabled
 		// service; Compose then starts without it.
@@ -117,6 +119,54 @@ func (d *decoder) ports(s types.ServiceConfig) []int {
 	}
 	slices.Sort(ports)
 	return ports
+}
+
+// publish reads the ports entries that name a host port. One with no host
+// port ("3000") publishes on a port Docker would choose at random, which
+// nothing could find: tandem leaves it unpublished, as the gateway is how
+// services are reached.
+func (d *decoder) publish(s types.ServiceConfig) []tandem.PortBinding {
+	var out []tandem.PortBinding
+	for i, p := range s.Ports {
+		if p.Published == "" || p.Target == 0 {
+			continue
+		}
+		path := fmt.Sprintf("services.%s.ports.%d", s.Name, i)
+		host, err := strconv.Atoi(p.Published)
+		if err != nil || host < 1 || host > 65535 {
+			d.fail(path, "service %q: ports: host port %q is not a port number", s.Name, p.Published)
+			continue
+		}
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		pos, _ := d.ps.in("", path)
+		out = append(out, tandem.PortBinding{HostIP: p.HostIP, HostPort: host, Port: int(p.Target), Protocol: proto, Pos: pos})
+	}
+	return out
+}
+
+// limits reads what docker compose applies: deploy.resources.limits where
+// set, else the service-level mem_limit, cpus and pids_limit.
+func limits(s types.ServiceConfig) tandem.Limits {
+	l := tandem.Limits{Memory: int64(s.MemLimit), CPUs: float64(s.CPUS), Pids: s.PidsLimit}
+	if s.Deploy != nil {
+		r := s.Deploy.Resources.Limits
+		if r != nil && r.MemoryBytes > 0 {
+			l.Memory = int64(r.MemoryBytes)
+		}
+		if r != nil && r.NanoCPUs > 0 {
+			l.CPUs = float64(r.NanoCPUs)
+		}
+		if r != nil && r.Pids > 0 {
+			l.Pids = r.Pids
+		}
+	}
+	if l.Pids < 0 { // -1: unlimited, as Docker reads it
+		l.Pids = 0
+	}
+	return l
 }
 
 // portRange parses an expose entry: "3000", "3000/tcp", "3000-3005".
