@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -293,5 +294,71 @@ func TestRoutedServiceIsUpWhenItsPortAnswers(t *testing.T) {
 	c.Close()
 	if err := s.Ready("web"); err != nil {
 		t.Errorf("after Up: %v", err)
+	}
+}
+
+// exitRecorder is a slog handler that notes, when an exit is reported, the
+// state its service has at that moment.
+type exitRecorder struct {
+	mu     sync.Mutex
+	s      *Supervisor
+	states []State
+	tails  []string
+}
+
+func (h *exitRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *exitRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *exitRecorder) WithGroup(string) slog.Handler            { return h }
+func (h *exitRecorder) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "service exited" {
+		return nil
+	}
+	var tail string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "tail" {
+			tail = a.Value.String()
+		}
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, st := range h.s.Status() {
+		if st.Service == "migrate" {
+			h.states = append(h.states, st.State)
+		}
+	}
+	h.tails = append(h.tails, tail)
+	return nil
+}
+
+// A failed dependency ends the start at once, and the report of its exit,
+// with its last lines, must not be lost to that: it is made before anyone
+// waiting on the service can learn that it exited.
+func TestExitIsReportedBeforeDependentsLearnOfIt(t *testing.T) {
+	migrate := sh("migrate", `echo "applying 0001"; echo "relation does not exist" >&2; exit 3`, "")
+	api := sh("api", "sleep 60", "")
+	api.DependsOn = []tandem.Dependency{dep("migrate", tandem.ServiceCompletedSuccessfully)}
+	h := &exitRecorder{}
+	s := New(Options{
+		Stack:   &tandem.Stack{Name: "test", Services: []*tandem.Service{api, migrate}},
+		Runtime: process.New(), Name: "t", DataDir: t.TempDir(), Logger: slog.New(h),
+	})
+	h.s = s
+	t.Cleanup(func() { s.Down(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Up(ctx); err == nil {
+		t.Fatal("Up succeeded although migrate failed")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.states) != 1 {
+		t.Fatalf("%d exit reports, want 1", len(h.states))
+	}
+	if h.states[0] == Exited {
+		t.Error("the exit was reported after it was published: a dependent could fail the start first and the report be dropped")
+	}
+	if !strings.Contains(h.tails[0], "applying 0001\nrelation does not exist") {
+		t.Errorf("tail %q", h.tails[0])
 	}
 }

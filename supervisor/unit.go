@@ -185,10 +185,25 @@ func (u *unit) watch(p tandem.Process, gen int) {
 		return
 	}
 	stopping := u.stopping
+	u.mu.Unlock()
+	// Report the exit before publishing it: the new state wakes whoever
+	// waits on this service (a dependent that then fails the whole start,
+	// which closes the supervisor), and a report made after that would be
+	// dropped as noise of the shutdown.
+	report := !stopping && !u.sup.isClosing()
+	if report {
+		u.reportExit(code)
+	}
+
+	u.mu.Lock()
+	if gen != u.gen {
+		u.mu.Unlock()
+		return
+	}
 	u.proc = nil
 	u.setLocked(func(st *Status) {
 		st.Pid, st.ExitCode, st.State = 0, code, Exited
-		if stopping {
+		if u.stopping {
 			st.State = Stopped
 		} else if err != nil {
 			st.Error = err.Error()
@@ -198,18 +213,11 @@ func (u *unit) watch(p tandem.Process, gen int) {
 		u.attempt = 0
 	}
 	attempt := u.attempt
+	stopping = u.stopping
 	u.mu.Unlock()
 
-	if stopping || u.sup.isClosing() {
+	if !report || stopping || u.sup.isClosing() {
 		return
-	}
-	if code != 0 {
-		tail := u.logs.tail(u.sup.opts.TailLines)
-		u.note("%s exited with code %d", u.svc.Name, code)
-		u.sup.log.Error("service exited", "service", u.svc.Name, "code", code, "tail", strings.Join(tail, "\n"))
-	} else {
-		u.note("%s exited with code 0", u.svc.Name)
-		u.sup.log.Info("service exited", "service", u.svc.Name, "code", 0)
 	}
 	if !restarts(u.svc.Restart, code, attempt) {
 		return
@@ -230,6 +238,19 @@ func (u *unit) watch(p tandem.Process, gen int) {
 			u.start(context.Background())
 		}
 	})
+}
+
+// reportExit tells of an exit nobody asked for: with the tail of the
+// output when it failed.
+func (u *unit) reportExit(code int) {
+	if code != 0 {
+		tail := u.logs.tail(u.sup.opts.TailLines)
+		u.note("%s exited with code %d", u.svc.Name, code)
+		u.sup.log.Error("service exited", "service", u.svc.Name, "code", code, "tail", strings.Join(tail, "\n"))
+		return
+	}
+	u.note("%s exited with code 0", u.svc.Name)
+	u.sup.log.Info("service exited", "service", u.svc.Name, "code", 0)
 }
 
 // restarts applies a Compose restart policy to an exit.
