@@ -41,6 +41,7 @@ var _ tandem.PreviewStore = (*DB)(nil)
 
 // Open opens the state database at path, creating the file and its schema
 // if needed and migrating an older schema forward. The directory must exist.
+// The file and its -wal and -shm are readable by their owner only.
 func Open(path string) (*DB, error) {
 	return open(path, migrations)
 }
@@ -48,6 +49,9 @@ func Open(path string) (*DB, error) {
 func open(path string, migrations []string) (*DB, error) {
 	if path == "" {
 		return nil, tandem.Errorf(tandem.EINVALID, "sqlite: no database path")
+	}
+	if err := private(path); err != nil {
+		return nil, err
 	}
 	db := &DB{path: path}
 
