@@ -8,13 +8,14 @@ import (
 
 // Error codes. Each maps to one HTTP status (see HTTPStatus).
 const (
-	EINVALID     = "invalid"     // bad input: a stack file, a flag, a request
-	ENOTFOUND    = "not_found"   // no such service, route or instance
-	ECONFLICT    = "conflict"    // the thing exists or is in the wrong state
-	EUNAVAILABLE = "unavailable" // a service is down or not ready yet
-	ETIMEOUT     = "timeout"     // an upstream did not answer in time
-	EUNSUPPORTED = "unsupported" // the runtime cannot do this here
-	EINTERNAL    = "internal"    // a bug or an unexpected failure
+	EINVALID      = "invalid"      // bad input: a stack file, a flag, a request
+	ENOTFOUND     = "not_found"    // no such service, route or instance
+	ECONFLICT     = "conflict"     // the thing exists or is in the wrong state
+	EUNAVAILABLE  = "unavailable"  // a service is down or not ready yet
+	EUNAUTHORIZED = "unauthorized" // the caller did not say who it is, or not well enough
+	ETIMEOUT      = "timeout"      // an upstream did not answer in time
+	EUNSUPPORTED  = "unsupported"  // the runtime cannot do this here
+	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
 // Error is tandem's one error type: a code for programs, a message for people,
@@ -81,6 +82,8 @@ func HTTPStatus(code string) int {
 		return http.StatusGatewayTimeout
 	case EUNSUPPORTED:
 		return http.StatusNotImplemented
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized
 	}
 	return http.StatusInternalServerError
 }

@@ -22,8 +22,11 @@ import (
 // unix socket, or tandem serve's over HTTP or its socket.
 type Client struct {
 	Socket string // "" for an HTTP server
-	base   string
-	http   *http.Client
+	// Token is sent as "Authorization: Bearer TOKEN": tandem serve's TCP
+	// listener refuses requests without it.
+	Token string
+	base  string
+	http  *http.Client
 }
 
 // NewClient returns a client for the API listening on the unix socket.
@@ -77,6 +80,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
