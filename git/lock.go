@@ -32,12 +32,13 @@ func lock(ctx context.Context, sem chan struct{}, file string) (unlock func(), e
 		return nil, ctx.Err()
 	}
 	release := func() { <-sem }
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+	// DATA/repos holds every registered repository: its owner's alone.
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		release()
 		return nil, err
 	}
 	// Go opens files close-on-exec, so git never inherits the lock.
-	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		release()
 		return nil, err

@@ -114,7 +114,7 @@ func (m *Mirror) fetch(ctx context.Context) error {
 	// The URL comes from tandem's config each time, so a repository that
 	// moved is fetched from its new home; origin's URL is kept in step
 	// because submodules' relative URLs resolve against it.
-	if _, err := m.git("config", "remote.origin.url", m.URL).run(ctx); err != nil {
+	if _, err := m.git("config", "--", "remote.origin.url", m.URL).run(ctx); err != nil {
 		return err
 	}
 	_, err := m.git(append([]string{"fetch", "--prune", "--quiet", "--", m.URL}, refspecs...)...).run(ctx)

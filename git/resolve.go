@@ -17,7 +17,7 @@ import (
 // A full SHA the mirror already has needs no fetch: commits never change.
 // An unknown ref is ENOTFOUND; one that is not a ref name is EINVALID.
 func (m *Mirror) Resolve(ctx context.Context, ref string) (commit, branch string, err error) {
-	if !validRef(ref) {
+	if !ValidRef(ref) {
 		return "", "", tandem.Errorf(tandem.EINVALID, "repository %s: %q is not a branch, tag, ref or commit", m.Name, ref)
 	}
 	if isHex(ref) && (len(ref) == 40 || len(ref) == 64) && m.cloned() {
@@ -66,7 +66,7 @@ func (m *Mirror) Resolve(ctx context.Context, ref string) (commit, branch string
 // commit returns the full SHA of the commit sha abbreviates, "" if the
 // mirror does not have it.
 func (m *Mirror) commit(ctx context.Context, sha string) (string, error) {
-	out, err := m.git("rev-parse", "--verify", "--quiet", sha+"^{commit}").run(ctx)
+	out, err := m.git("rev-parse", "--verify", "--quiet", "--end-of-options", sha+"^{commit}").run(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", err
@@ -76,10 +76,10 @@ func (m *Mirror) commit(ctx context.Context, sha string) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
-// validRef accepts ref names and SHAs and refuses the rest of git's
+// ValidRef accepts ref names and SHAs and refuses the rest of git's
 // revision syntax (main~1, HEAD@{2}, a:path), options ("-x") and what a
 // batch of names on standard input cannot carry (spaces, newlines).
-func validRef(ref string) bool {
+func ValidRef(ref string) bool {
 	if ref == "" || ref[0] == '-' || ref[0] == '/' || strings.HasSuffix(ref, "/") ||
 		strings.HasSuffix(ref, ".") || strings.HasSuffix(ref, ".lock") ||
 		strings.Contains(ref, "..") || strings.Contains(ref, "@{") || strings.Contains(ref, "//") {
