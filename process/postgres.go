@@ -163,8 +163,8 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 		fmt.Fprintf(stdout, "tandem: PostgreSQL data copied from snapshot %s\n", filepath.Base(snap))
 	}
 	if !isFile(filepath.Join(host, "PG_VERSION")) {
-		if err := s.initPostgres(ctx, bins, cfg, host, svc.Environment, stdout, stderr); err != nil {
-			return cfg, fmt.Errorf("service %s: initialise PostgreSQL in %s: %w", svc.Name, host, err)
+		if err := s.firstStart(ctx, bins, cfg, host, svc, stdout, stderr); err != nil {
+			return cfg, err
 		}
 	} else if v, _ := os.ReadFile(filepath.Join(host, "PG_VERSION")); strings.TrimSpace(string(v)) != strconv.Itoa(bins.major) {
 		return cfg, tandem.Errorf(tandem.ECONFLICT,
@@ -179,6 +179,39 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 	}
 	cfg.Argv = append([]string{filepath.Join(bins.dir, "postgres"), "-D", pgdata}, args...)
 	return cfg, nil
+}
+
+// firstStart initialises an empty data directory and runs the
+// /docker-entrypoint-initdb.d scripts. Unlike the image, which leaves a
+// half-initialised directory that the next start takes for a ready one, a
+// failure empties the directory, so the next start tries again from scratch.
+func (s *Sandbox) firstStart(ctx context.Context, bins *postgresBins, cfg shimConfig, host string, svc *tandem.Service, stdout, stderr io.Writer) error {
+	scripts, err := s.initScripts(svc)
+	if err != nil {
+		return err
+	}
+	if err := s.initPostgres(ctx, bins, cfg, host, svc.Environment, stdout, stderr); err != nil {
+		emptyDir(host)
+		return fmt.Errorf("service %s: initialise PostgreSQL in %s: %w", svc.Name, host, err)
+	}
+	if len(scripts) == 0 {
+		return nil
+	}
+	if err := s.runInitScripts(ctx, bins, cfg, scripts, svc.Environment, stdout, stderr); err != nil {
+		emptyDir(host)
+		return fmt.Errorf("service %s: %w\n(the data directory was emptied: the next start initialises it again)", svc.Name, err)
+	}
+	fmt.Fprintf(stdout, "tandem: ran %d script(s) of %s\n", len(scripts), initdbDir)
+	return nil
+}
+
+// emptyDir removes what dir holds, and keeps dir: it may be a directory of
+// the user's that a bind mount names.
+func emptyDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }
 
 // restorePostgres puts a copy of the snapshot snap in place of the empty

@@ -152,7 +152,7 @@ func shimSetup(cfg shimConfig) error {
 	for _, b := range cfg.Binds {
 		if underAny(b.Dst, cfg.Tmpfs) {
 			// Only inside our own tmpfs: never create anything on the host.
-			if err := os.MkdirAll(b.Dst, 0o755); err != nil {
+			if err := mountPoint(b.Src, b.Dst); err != nil {
 				return err
 			}
 		}
@@ -165,6 +165,26 @@ func shimSetup(cfg shimConfig) error {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
 	return nil
+}
+
+// mountPoint makes dst, a directory or an empty file as src is, to bind
+// src on.
+func mountPoint(src, dst string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return os.MkdirAll(dst, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func underAny(p string, dirs []string) bool {

@@ -1,0 +1,221 @@
+//go:build linux
+
+package process
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/testutil"
+)
+
+func writeScript(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func gzipped(t *testing.T, s string) string {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	io.WriteString(w, s)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// initdbStack is a postgres service whose /docker-entrypoint-initdb.d is
+// the directory dir (plus one file mounted on its own), and a client.
+func initdbStack(dir, extra string) (db, client *tandem.Service) {
+	db = &tandem.Service{Name: "db", Image: "postgres:16",
+		Environment: map[string]string{"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop"},
+		Mounts: []tandem.Mount{
+			{Type: "bind", Source: dir, Target: "/docker-entrypoint-initdb.d", ReadOnly: true},
+			{Type: "bind", Source: extra, Target: "/docker-entrypoint-initdb.d/05-extra.sql", ReadOnly: true},
+		}}
+	client = &tandem.Service{Name: "api", Context: "/", Environment: map[string]string{"PGPASSWORD": "reader-pw"}}
+	return db, client
+}
+
+func startDB(t *testing.T, sb *Sandbox, db *tandem.Service, out io.Writer) (tandem.Process, error) {
+	t.Helper()
+	p, err := sb.Start(context.Background(), db, out, out)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { p.Signal(os.Interrupt); p.Wait() })
+	waitFor(t, "postgres", 30*time.Second, func() bool {
+		return sb.Exec(context.Background(), db, []string{"pg_isready", "-q", "-h", "127.0.0.1"}, io.Discard, io.Discard) == nil
+	})
+	return p, nil
+}
+
+func TestInitdbScriptsRunOnFirstStartOnly(t *testing.T) {
+	if _, err := New().postgresBins(); err != nil {
+		t.Skip(err)
+	}
+	src := t.TempDir()
+	dir := filepath.Join(src, "initdb")
+	writeScript(t, filepath.Join(dir, "01-schema.sql"), "create table article (title text);\n", 0o644)
+	writeScript(t, filepath.Join(dir, "02-data.sql.gz"), gzipped(t, "insert into article values ('from gz');\n"), 0o644)
+	// Executable: run, with the image's variables.
+	writeScript(t, filepath.Join(dir, "03-grant.sh"), `#!/bin/bash
+set -e
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<SQL
+create role reader login password 'reader-pw';
+grant select on article to reader;
+insert into article values ('by $POSTGRES_USER in $POSTGRES_DB');
+SQL
+`, 0o755)
+	// Not executable: sourced, so the image's helper is there.
+	writeScript(t, filepath.Join(dir, "04-sourced.sh"), `docker_process_sql -c "insert into article values ('sourced')"
+`, 0o644)
+	writeScript(t, filepath.Join(dir, "README"), "not a script\n", 0o644)
+	extra := filepath.Join(src, "extra.sql")
+	writeScript(t, extra, "insert into article values ('mounted alone');\n", 0o644)
+	db, client := initdbStack(dir, extra)
+
+	sb := newSandbox(t, "db", "api")
+	var out testutil.Buffer
+	p, err := startDB(t, sb, db, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	rows := func() string {
+		t.Helper()
+		var q bytes.Buffer
+		if err := sb.Exec(context.Background(), client, []string{"psql", "-h", "db", "-U", "reader", "-d", "shop", "-tAc", "select string_agg(title, ',' order by title) from article"}, &q, &q); err != nil {
+			t.Fatalf("psql: %v: %s\nserver: %s", err, q.String(), out.String())
+		}
+		return strings.TrimSpace(q.String())
+	}
+	if got, want := rows(), "by app in shop,from gz,mounted alone,sourced"; got != want {
+		t.Errorf("rows = %q, want %q", got, want)
+	}
+	for _, want := range []string{"sourcing", "04-sourced.sh", "ignoring", "README"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The temporary server listened on its socket only, and is gone: the
+	// real one runs, with TCP.
+	p.Signal(os.Interrupt)
+	p.Wait()
+
+	// A second start finds the data and runs nothing again.
+	out.Reset()
+	if _, err := startDB(t, sb, db, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "initdb.d") {
+		t.Errorf("scripts ran again:\n%s", out.String())
+	}
+	if got := rows(); strings.Count(got, ",") != 3 {
+		t.Errorf("rows after restart: %q", got)
+	}
+}
+
+func TestInitdbScriptFailureNamesItAndRetries(t *testing.T) {
+	if _, err := New().postgresBins(); err != nil {
+		t.Skip(err)
+	}
+	src := t.TempDir()
+	dir := filepath.Join(src, "initdb")
+	writeScript(t, filepath.Join(dir, "01-schema.sql"), "create table article (title text);\n", 0o644)
+	writeScript(t, filepath.Join(dir, "02-data.sql"), "insert into articles values ('typo');\n", 0o644)
+	extra := filepath.Join(src, "extra.sql")
+	writeScript(t, extra, "select 1;\n", 0o644)
+	db, _ := initdbStack(dir, extra)
+	sb := newSandbox(t, "db")
+
+	var out testutil.Buffer
+	_, err := sb.Start(context.Background(), db, &out, &out)
+	if err == nil {
+		t.Fatal("a failing script did not fail the start")
+	}
+	t.Logf("start: %v", err)
+	for _, want := range []string{"02-data.sql", `relation "articles" does not exist`, "initialises it again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	host := sb.pgDataPath(db, mustBins(t).major)
+	if entries, _ := os.ReadDir(host); len(entries) != 0 {
+		t.Errorf("the data directory kept %d entries", len(entries))
+	}
+
+	// Fixed, the next start initialises afresh and runs every script.
+	writeScript(t, filepath.Join(dir, "02-data.sql"), "insert into article values ('fixed');\n", 0o644)
+	out.Reset()
+	if _, err := startDB(t, sb, db, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var q bytes.Buffer
+	if err := sb.Exec(context.Background(), db, []string{"psql", "-U", "app", "-d", "shop", "-tAc", "select title from article"}, &q, &q); err != nil {
+		t.Fatalf("psql: %v: %s", err, q.String())
+	}
+	if got := strings.TrimSpace(q.String()); got != "fixed" {
+		t.Errorf("rows = %q", got)
+	}
+}
+
+func TestInitdbScriptsSkippedForSnapshots(t *testing.T) {
+	if _, err := New().postgresBins(); err != nil {
+		t.Skip(err)
+	}
+	src := t.TempDir()
+	dir := filepath.Join(src, "initdb")
+	writeScript(t, filepath.Join(dir, "01.sql"), "create table marker (n int);\n", 0o644)
+	extra := filepath.Join(src, "extra.sql")
+	writeScript(t, extra, "select 1;\n", 0o644)
+	db, _ := initdbStack(dir, extra)
+	plain := &tandem.Service{Name: "db", Image: db.Image, Environment: db.Environment}
+
+	// A snapshot made without the scripts...
+	seeded := newSandbox(t, "db")
+	p, err := startDB(t, seeded, plain, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Signal(os.Interrupt)
+	p.Wait()
+	snap := filepath.Join(t.TempDir(), "snap")
+	if err := seeded.Snapshot(plain, snap); err != nil {
+		t.Fatal(err)
+	}
+	// ...restored where the scripts are mounted: they do not run.
+	sb, err := New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: []string{"db"},
+		DataDir: t.TempDir(), Restore: map[string]string{"db": snap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	var out testutil.Buffer
+	if _, err := startDB(t, sb.(*Sandbox), db, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "initdb.d") || !strings.Contains(out.String(), "copied from snapshot") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+func mustBins(t *testing.T) *postgresBins {
+	b, err := New().postgresBins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
