@@ -291,7 +291,7 @@ func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data
 	in := &Instance{Preview: p.Name, Generation: gen, Host: m.host(p.Name), Routes: st.Routes}
 	in.Sup = supervisor.New(supervisor.Options{
 		Stack: st, Runtime: m.opts.Runtime, Name: fmt.Sprintf("%s-%d", p.Name, gen), DataDir: data,
-		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore,
+		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore, Limits: m.opts.Limits,
 		Output: func(l supervisor.Line) {
 			if s := in.progress.Load(); s != nil {
 				s.Write([]byte(l.Service + " | " + l.Text + "\n"))

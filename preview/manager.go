@@ -46,6 +46,9 @@ type Options struct {
 	DefaultTTL  time.Duration // when neither the request nor the stack says (0: none)
 	Drain       time.Duration // how long a replaced instance still runs after the switch (default 2s)
 	Timeout     time.Duration // for one create, from checkout to ready (default 15m)
+	// Limits bound each preview's instance as a whole (every service
+	// together); a service's own Compose limits apply within them.
+	Limits tandem.Limits
 
 	BuildEnv  []string // what builds get from tandem's environment (PATH, HOME...)
 	BuildExec func(ctx context.Context, dir string, env []string, command string, out io.Writer) error

@@ -37,6 +37,8 @@ type Options struct {
 	// Restore names, by database service, a snapshot to start from when its
 	// data is not initialised yet (tandem.SandboxSpec.Restore).
 	Restore map[string]string
+	// Limits bound the instance as a whole (tandem.SandboxSpec.Limits).
+	Limits tandem.Limits
 	// Routed are the ports the gateway sends traffic to, by service. A
 	// routed service without a healthcheck is Starting, not Running, until
 	// they accept connections: it is up when its routes work.
@@ -85,7 +87,7 @@ func (s *Supervisor) Up(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(s.opts.DataDir, "logs"), 0o755); err != nil {
 		return err
 	}
-	sb, err := s.opts.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: s.opts.Name, Services: names, DataDir: s.opts.DataDir, Restore: s.opts.Restore})
+	sb, err := s.opts.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: s.opts.Name, Services: names, DataDir: s.opts.DataDir, Restore: s.opts.Restore, Limits: s.opts.Limits})
 	if err != nil {
 		return err
 	}
