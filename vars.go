@@ -5,8 +5,15 @@ import "net"
 // Vars are the variables every stack file can interpolate. Under `tandem up`
 // they take local values; under `tandem serve` a preview's.
 type Vars struct {
-	Host      string // PREVIEW_HOST: "localhost:8080", "pr-7.previews.example.com"
-	URL       string // PREVIEW_URL: "http://localhost:8080"
+	// Host is PREVIEW_HOST: a bare host name, never a scheme or a port
+	// ("localhost", "pr-7.previews.example.com"), because Django compares
+	// ALLOWED_HOSTS with the request's host without its port, so
+	// "ALLOWED_HOSTS: ${PREVIEW_HOST},api" works wherever the gateway listens.
+	Host string
+	// URL is PREVIEW_URL: the origin browsers use, scheme and port included
+	// ("http://localhost:8080", "https://pr-7.previews.example.com"), for
+	// CSRF_TRUSTED_ORIGINS, NEXTAUTH_URL and NEXT_PUBLIC_API_URL.
+	URL       string
 	Name      string // PREVIEW_NAME: "local", "pr-7"
 	GitSHA    string // GIT_SHA
 	GitBranch string // GIT_BRANCH
@@ -39,6 +46,5 @@ func LocalVars(listen string) Vars {
 	if err != nil || port == "" {
 		port = "8080"
 	}
-	host := "localhost:" + port
-	return Vars{Host: host, URL: "http://" + host, Name: "local"}
+	return Vars{Host: "localhost", URL: "http://" + net.JoinHostPort("localhost", port), Name: "local"}
 }

@@ -398,7 +398,7 @@ func (m *Manager) loadStack(ctx context.Context, p *tandem.Preview, src string) 
 			return nil, nil, err
 		}
 	}
-	vars := tandem.Vars{Host: m.hostPort(p.Name), URL: m.url(p.Name), Name: p.Name, GitSHA: p.Commit, GitBranch: p.Branch, Secrets: secrets}
+	vars := tandem.Vars{Host: m.host(p.Name), URL: m.url(p.Name), Name: p.Name, GitSHA: p.Commit, GitBranch: p.Branch, Secrets: secrets}
 	if p.PR != 0 {
 		vars.PRNumber = fmt.Sprint(p.PR)
 	}

@@ -139,8 +139,9 @@ func New(opts Options) (*Manager, error) {
 	}, nil
 }
 
-// host is where a preview answers; hostPort adds the public port, as
-// browsers send it and PREVIEW_HOST says it.
+// host is where a preview answers, and its PREVIEW_HOST: a bare name, as
+// Django's ALLOWED_HOSTS compares it. hostPort adds the public port, as
+// browsers send it and PREVIEW_URL says it.
 func (m *Manager) host(name string) string { return name + "." + m.opts.Domain }
 
 func (m *Manager) hostPort(name string) string {

@@ -197,6 +197,10 @@ func TestServePreviews(t *testing.T) {
 		}
 	})
 
+	t.Run("a browser on the gateway's own port: ALLOWED_HOSTS as the article writes it, and a CSRF login", func(t *testing.T) {
+		sessionLogin(t, s.previewURL("pr-1"), s.dialGateway)
+	})
+
 	t.Run("secrets appear in no API response, CLI output or log", func(t *testing.T) {
 		db, err := sqlite.Open(filepath.Join(s.dir, "data", "tandem.db"))
 		if err != nil {

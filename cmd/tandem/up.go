@@ -22,6 +22,7 @@ import (
 	"github.com/tandem-dev/tandem/httpapi"
 	"github.com/tandem-dev/tandem/internal/logwriter"
 	"github.com/tandem-dev/tandem/process"
+	"github.com/tandem-dev/tandem/publish"
 	"github.com/tandem-dev/tandem/supervisor"
 )
 
@@ -131,6 +132,11 @@ func (c *upCmd) run(ctx context.Context) error {
 
 	con.say("%s: data in %s; gateway on %s", st.Name, dataDir, vars.URL)
 	builds, err := c.runBuilds(soft, st, con)
+	pub, err := c.publish(st, sup, con, logger)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
 	// The services run from what the builds made: hold it until they stop.
 	defer func() {
 		for _, b := range builds {
@@ -153,6 +159,9 @@ func (c *upCmd) run(ctx context.Context) error {
 		<-soft.Done()
 	}
 
+		for _, a := range pub.Addrs() {
+			con.say("  published %s", a)
+		}
 	con.say("stopping (Ctrl-C again to kill)")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	gw.Shutdown(shutdownCtx)
@@ -170,6 +179,20 @@ func (c *upCmd) run(ctx context.Context) error {
 // listenAddr is the address browsers use for the gateway: the --listen
 // port, or the one the system chose for port 0.
 func listenAddr(listen string, ln net.Listener) string {
+// publish binds the ports services publish (Compose ports:), before any
+// service starts, so a port another program holds stops tandem up at once.
+func (c *upCmd) publish(st *tandem.Stack, sup *supervisor.Supervisor, con *console, log *slog.Logger) (*publish.Publisher, error) {
+	pub, skipped, err := publish.Listen(st.Services, sup.DialContext, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range skipped {
+		con.say("%s: warning: port %d/%s is not published: tandem publishes TCP ports only", b.Pos, b.HostPort, b.Protocol)
+	}
+	pub.Serve()
+	return pub, nil
+}
+
 	if _, port, err := net.SplitHostPort(listen); err == nil && port != "0" {
 		return listen
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"os/user"
@@ -142,33 +141,7 @@ func TestExampleStack(t *testing.T) {
 	})
 
 	t.Run("session login through the gateway shows on the next render", func(t *testing.T) {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-		if r := fetch(t, c, "GET", base+"/", nil, nil); !strings.Contains(r.body, "Not signed in") {
-			t.Fatalf("anonymous page: %d", r.status)
-		}
-		r := fetch(t, c, "GET", base+"/api/auth/csrf/", nil, nil)
-		var csrf struct {
-			CSRFToken string `json:"csrfToken"`
-		}
-		json.Unmarshal(decode(t, r).Data, &csrf)
-		if csrf.CSRFToken == "" {
-			t.Fatalf("no CSRF token: %s", r.body)
-		}
-		r = fetch(t, c, "POST", base+"/api/auth/login/", strings.NewReader(`{"username":"demo","password":"demo-password"}`),
-			map[string]string{"Content-Type": "application/json", "X-CSRFToken": csrf.CSRFToken, "Referer": base + "/login"})
-		if e := decode(t, r); r.status != 200 || e.Status != "success" {
-			t.Fatalf("login: %d %s", r.status, r.body)
-		}
-		if !strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "sessionid=") {
-			t.Fatalf("login set no session cookie: %v", r.header.Values("Set-Cookie"))
-		}
-		if r := fetch(t, c, "GET", base+"/", nil, nil); !strings.Contains(r.body, "Signed in as demo") {
-			t.Errorf("the page render after login does not show the user")
-		}
-		if r := fetch(t, c, "GET", base+"/api/me/", nil, nil); !strings.Contains(r.body, `"auth":"session"`) {
-			t.Errorf("me with session: %s", r.body)
-		}
+		sessionLogin(t, base, nil)
 	})
 
 	t.Run("token auth passes the Authorization header untouched", func(t *testing.T) {

@@ -1,9 +1,7 @@
 """Reading settings from the environment, with the standard library only.
 
-The stack file injects hosts and origins per preview (PREVIEW_HOST is
-"localhost:8080" locally, "pr-7.previews.example.com" in a preview), so these
-helpers accept what a person would naturally write and turn it into what the
-running Django version expects.
+Flags, comma-separated lists and DATABASE_URL, the way twelve-factor apps
+read them.
 """
 import os
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -21,43 +19,6 @@ def flag(name, default=False):
 def split(value):
     """Comma-separated list, blanks dropped."""
     return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def hosts(value):
-    """ALLOWED_HOSTS entries without ports or schemes.
-
-    Django compares the Host header's domain without its port, so an entry
-    like "localhost:8080" would never match; "http://x" is a common slip.
-    """
-    out = []
-    for entry in split(value):
-        if "://" in entry:
-            entry = urlsplit(entry).netloc
-        if entry.startswith("["):  # [::1]:8080
-            entry = entry[: entry.index("]") + 1]
-        elif entry.count(":") == 1:
-            entry = entry.split(":", 1)[0]
-        if entry and entry not in out:
-            out.append(entry)
-    return out
-
-
-def trusted_origins(value, django_version):
-    """CSRF_TRUSTED_ORIGINS for the running Django.
-
-    Django 4 and later want "scheme://host[:port]"; Django 3.2 wants the bare
-    host[:port] it compares with the Referer's netloc.
-    """
-    out = []
-    for entry in split(value):
-        if django_version >= (4, 0):
-            candidates = [entry] if "://" in entry else ["https://" + entry, "http://" + entry]
-        else:
-            candidates = [urlsplit(entry).netloc if "://" in entry else entry]
-        for origin in candidates:
-            if origin and origin not in out:
-                out.append(origin)
-    return out
 
 
 def database(url, base_dir):

@@ -3,8 +3,6 @@ preview and production comes from the environment (see docker-compose.yml)."""
 import os
 from pathlib import Path
 
-import django
-
 from app import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -12,13 +10,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key-change-me")
 DEBUG = env.flag("DEBUG")
 
-# The gateway preserves the browser's Host ("localhost:8080" under tandem up,
-# the preview's hostname in a preview); Next.js calls us as "api:8000".
+# Written as the preview article writes them: comma-separated lists from
+# the stack file. PREVIEW_HOST is a bare host name ("localhost", the
+# preview's hostname), which is what Django compares ALLOWED_HOSTS with; the
+# gateway keeps the browser's Host; Next.js calls us as "api:8000".
 # Unset means "running by hand": accept the usual local names.
-ALLOWED_HOSTS = env.hosts(os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"))
-CSRF_TRUSTED_ORIGINS = env.trusted_origins(
-    os.environ.get("CSRF_TRUSTED_ORIGINS", ""), django.VERSION
-)
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+# Full origins (PREVIEW_URL: "http://localhost:8080"). Django 4 wants the
+# scheme; Django 3.2 trusts the request's own host anyway.
+CSRF_TRUSTED_ORIGINS = env.split(os.environ.get("CSRF_TRUSTED_ORIGINS", ""))
 
 # Browsers reach us through the gateway on their own origin, so CORS never
 # applies to them; this is for other origins calling the API directly.
