@@ -5,7 +5,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
 
-.PHONY: help deps build example test vet fuzz bench-up bench-gateway bench-previews clean
+.PHONY: help deps build example test stress vet fuzz bench-up bench-gateway bench-previews clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ example: deps build ## run the example stack behind the gateway on $(LISTEN) (Ct
 
 test: deps vet ## run the whole test suite (as root: it makes network namespaces)
 	$(SUDO) $(GO) test -count=1 -timeout 20m ./...
+
+stress: deps vet ## run the whole suite STRESS_RUNS times (5) in a row while stress-ng loads every core
+	$(SUDO) env GO=$(GO) scripts/stress
 
 vet: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
