@@ -35,6 +35,10 @@ type Stack struct {
 	Routes  []Route
 	Preview PreviewSettings
 
+	// Warnings are what loading allowed but questions: paths that lead
+	// outside the repository, which tandem serve would refuse.
+	Warnings []Problem
+
 	// Pos maps dotted paths of the stack file ("services.api.image",
 	// "x-tandem.routes.0.to") to where they were written. Use PosOf.
 	Pos map[string]Pos
@@ -253,7 +257,11 @@ type Route struct {
 	StripPrefix bool // "/api/users/" reaches the service as "/users/"
 	Errors      ErrorFormat
 	ErrorPage   string // optional HTML file served instead of the built-in page
-	Pos         Pos
+	// ErrorPageBody is ErrorPage's content, read and checked when the stack
+	// was loaded: the gateway serves it without opening a path the stack
+	// file names, which a build may since have pointed elsewhere.
+	ErrorPageBody string
+	Pos           Pos
 }
 
 // Target is the route's upstream address as the stack names it: "api:8000".

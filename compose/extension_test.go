@@ -210,18 +210,22 @@ func TestLoadXTandemErrors(t *testing.T) {
 }
 
 func TestLoadRouteDefaults(t *testing.T) {
-	dir := stackDir(t, map[string]string{"compose.yml": withXTandem(
+	dir := stackDir(t, map[string]string{"errors/502.html": "<h1>down</h1>", "errors/json.html": "<h1>api down</h1>"})
+	// An absolute error page is fine inside the project.
+	writeTestFile(t, filepath.Join(dir, "compose.yml"), withXTandem(
 		"  routes:",
 		"    - path: /",
 		"      to: api:8000",
 		"      strip_prefix: ${STRIP:-false}",
 		"      error_page: errors/502.html",
-		"    - {path: /abs/, to: api:8000, error_page: /srv/502.html, errors: json}",
-	)})
+		"    - {path: /abs/, to: api:8000, error_page: "+filepath.Join(dir, "errors/json.html")+", errors: json}",
+	))
 	st := mustLoad(t, Options{})
 	want := []tandem.Route{
-		{Path: "/", Service: "api", Port: 8000, Errors: tandem.ErrorsHTML, ErrorPage: filepath.Join(dir, "errors/502.html"), Pos: tandem.Pos{File: "compose.yml", Line: 3}},
-		{Path: "/abs/", Service: "api", Port: 8000, Errors: tandem.ErrorsJSON, ErrorPage: "/srv/502.html", Pos: tandem.Pos{File: "compose.yml", Line: 7}},
+		{Path: "/", Service: "api", Port: 8000, Errors: tandem.ErrorsHTML, ErrorPage: filepath.Join(dir, "errors/502.html"),
+			ErrorPageBody: "<h1>down</h1>", Pos: tandem.Pos{File: "compose.yml", Line: 3}},
+		{Path: "/abs/", Service: "api", Port: 8000, Errors: tandem.ErrorsJSON, ErrorPage: filepath.Join(dir, "errors/json.html"),
+			ErrorPageBody: "<h1>api down</h1>", Pos: tandem.Pos{File: "compose.yml", Line: 7}},
 	}
 	if !reflect.DeepEqual(st.Routes, want) {
 		t.Errorf("Routes:\n got %+v\nwant %+v", st.Routes, want)

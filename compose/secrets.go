@@ -2,6 +2,7 @@ package compose
 
 import (
 	"os"
+	"syscall"
 
 	"go.yaml.in/yaml/v4"
 
@@ -16,7 +17,7 @@ import (
 func SecretNames(files []string) []string {
 	var names []string
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := readSmall(f)
 		if err != nil {
 			continue
 		}
@@ -38,4 +39,14 @@ func SecretNames(files []string) []string {
 		}
 	}
 	return valid
+}
+
+// readSmall reads a regular file of at most MaxFileSize.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLimited(f, "it", MaxFileSize)
 }

@@ -78,7 +78,12 @@ func (g *Gateway) compile(s *Site, pool *sitePool, pages map[string][]byte) *sit
 			location: (&url.URL{Path: r.Path}).EscapedPath(),
 			base:     strings.TrimSuffix(r.Path, "/"),
 		}
-		if r.ErrorPage != "" {
+		switch {
+		case r.ErrorPageBody != "":
+			// Read and checked when the stack was loaded: the path a stack
+			// file names is never opened here.
+			rt.page = []byte(r.ErrorPageBody)
+		case r.ErrorPage != "":
 			rt.page = g.readPage(s.Name, r.ErrorPage, pages)
 		}
 		cs.routes = append(cs.routes, rt)
