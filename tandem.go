@@ -97,6 +97,16 @@ type Service struct {
 	// of Entrypoint and Command, for a service whose image tandem cannot run
 	// as it is (image: redis:7 with command redis-server). nil if not set.
 	TandemCommand []string
+	// Dockerfile names the Dockerfile that Entrypoint, Command, and what
+	// Compose leaves to the image (healthcheck, environment, ports, stop
+	// signal) were read from, for a service with a build context and no
+	// command: a path as messages show it, or "dockerfile_inline". ""
+	// when Compose gives the command and the Dockerfile is not read.
+	Dockerfile string
+	// Unhonoured are that Dockerfile's instructions a local program does
+	// not honour (RUN, USER, a WORKDIR the context is not copied to, ENV
+	// values naming paths in the image), as warnings at their lines.
+	Unhonoured []Problem
 
 	// Environment is the resolved Compose environment (environment and
 	// env_file), after interpolation.

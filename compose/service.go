@@ -79,6 +79,7 @@ func (d *decoder) convert(s types.ServiceConfig, disabled map[string]bool) *tand
 	if x, ok := s.Extensions[Extension]; ok {
 		d.service(x, svc)
 	}
+	d.fromDockerfile(s, svc)
 	return svc
 }
 

@@ -43,7 +43,7 @@ func (r *Runtime) Check(svc *tandem.Service) error {
 	case svc.Context != "":
 		if len(svc.Argv()) == 0 {
 			return tandem.Errorf(tandem.EUNSUPPORTED,
-				"service %q has no command: the process runtime runs a built service's command in its build context and does not read the Dockerfile; add command: or x-tandem.command", svc.Name)
+				"service %q has no command and no CMD in its Dockerfile: the process runtime runs a built service's command, or its Dockerfile's ENTRYPOINT and CMD, in its build context; add command: or x-tandem.command", svc.Name)
 		}
 		return nil
 	case svc.Image != "":
