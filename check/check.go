@@ -19,6 +19,7 @@ func Stack(st *tandem.Stack, supported func(*tandem.Service) error) []tandem.Pro
 	c.routes()
 	c.nextjs()
 	c.services(supported)
+	c.proxies()
 	c.dockerfiles()
 	c.paths()
 	c.sort()

@@ -91,6 +91,7 @@ Reference:   docs/stack-file.md`,
 	root.AddCommand(
 		newUpCmd(stdout, stderr),
 		newCheckCmd(stdout),
+		newRoutesCmd(stdout, stderr),
 		newPsCmd(stdout),
 		newLogsCmd(stdout),
 		newServiceCmd("start", "Start a stopped service of a running tandem up", stdout),
