@@ -118,7 +118,9 @@ type stamp struct {
 // than pull them from under it.
 func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, error) {
 	began := time.Now()
-	if err := os.MkdirAll(r.StateDir, 0o755); err != nil {
+	// Stamps are the user's alone; they hold digests, not values, of the
+	// variables a build depends on, which a user may list secrets among.
+	if err := os.MkdirAll(r.StateDir, 0o700); err != nil {
 		return Result{}, err
 	}
 	dir, err := filepath.Abs(step.Dir)
@@ -137,7 +139,7 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	if b, err := os.ReadFile(base + ".json"); err == nil {
 		json.Unmarshal(b, &prev)
 	}
-	cur := stamp{Command: step.Command, Env: sorted(step.KeyEnv)}
+	cur := stamp{Command: step.Command, Env: digestValues(sorted(step.KeyEnv))}
 	cur.Key, cur.Files, err = r.key(dir, cur, prev.Files)
 	if err != nil {
 		return Result{}, fmt.Errorf("build %s: read inputs in %s: %w", step.Service, dir, err)
@@ -180,7 +182,7 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	}
 	cur.Outputs, cur.Built = topLevel(dir, files), time.Now()
 	b, _ := json.Marshal(cur)
-	if err := os.WriteFile(base+".json", b, 0o644); err != nil {
+	if err := os.WriteFile(base+".json", b, 0o600); err != nil {
 		return Result{}, err
 	}
 	// From replacing them to running from them.
@@ -189,6 +191,18 @@ func (r *Runner) Run(ctx context.Context, step Step, out io.Writer) (Result, err
 	}
 	ok = true
 	return Result{Reason: reason, Duration: took, Key: cur.Key, release: use.Unlock}, nil
+}
+
+// digestValues replaces the value of each NAME=VALUE with a digest of it:
+// enough to tell that it changed, nothing to read it from.
+func digestValues(env []string) []string {
+	out := make([]string, len(env))
+	for i, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		sum := sha256.Sum256([]byte(v))
+		out[i] = k + "=sha256:" + hex.EncodeToString(sum[:16])
+	}
+	return out
 }
 
 func sorted(s []string) []string {
