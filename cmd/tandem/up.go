@@ -129,14 +129,14 @@ func (c *upCmd) run(ctx context.Context) error {
 		return err
 	}
 	defer ctl.Close()
-
-	con.say("%s: data in %s; gateway on %s", st.Name, dataDir, vars.URL)
-	builds, err := c.runBuilds(soft, st, con)
 	pub, err := c.publish(st, sup, con, logger)
 	if err != nil {
 		return err
 	}
 	defer pub.Close()
+
+	con.say("%s: data in %s; gateway on %s", st.Name, dataDir, vars.URL)
+	builds, err := c.runBuilds(soft, st, con)
 	// The services run from what the builds made: hold it until they stop.
 	defer func() {
 		for _, b := range builds {
@@ -156,12 +156,12 @@ func (c *upCmd) run(ctx context.Context) error {
 		for _, r := range st.Routes {
 			con.say("  %-10s → %s%s", r.Path, r.Target(), map[bool]string{true: " (prefix stripped)"}[r.StripPrefix])
 		}
-		<-soft.Done()
-	}
-
 		for _, a := range pub.Addrs() {
 			con.say("  published %s", a)
 		}
+		<-soft.Done()
+	}
+
 	con.say("stopping (Ctrl-C again to kill)")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	gw.Shutdown(shutdownCtx)
@@ -176,9 +176,6 @@ func (c *upCmd) run(ctx context.Context) error {
 	return nil
 }
 
-// listenAddr is the address browsers use for the gateway: the --listen
-// port, or the one the system chose for port 0.
-func listenAddr(listen string, ln net.Listener) string {
 // publish binds the ports services publish (Compose ports:), before any
 // service starts, so a port another program holds stops tandem up at once.
 func (c *upCmd) publish(st *tandem.Stack, sup *supervisor.Supervisor, con *console, log *slog.Logger) (*publish.Publisher, error) {
@@ -193,6 +190,9 @@ func (c *upCmd) publish(st *tandem.Stack, sup *supervisor.Supervisor, con *conso
 	return pub, nil
 }
 
+// listenAddr is the address browsers use for the gateway: the --listen
+// port, or the one the system chose for port 0.
+func listenAddr(listen string, ln net.Listener) string {
 	if _, port, err := net.SplitHostPort(listen); err == nil && port != "0" {
 		return listen
 	}
