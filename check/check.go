@@ -19,9 +19,10 @@ func Stack(st *tandem.Stack, supported func(*tandem.Service) error) []tandem.Pro
 	c.routes()
 	c.nextjs()
 	c.services(supported)
-	c.proxies()
-	c.dockerfiles()
 	c.paths()
+	c.dockerfiles()
+	c.proxies()
+	c.origins()
 	c.sort()
 	return c.problems
 }

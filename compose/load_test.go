@@ -48,7 +48,7 @@ func TestLoadProductStack(t *testing.T) {
 		{
 			Name: "api", Context: filepath.Join(dir, "backend"), WorkingDir: filepath.Join(dir, "backend"),
 			Command:     []string{"./bin/api-entrypoint.sh"},
-			Environment: map[string]string{"ALLOWED_HOSTS": "localhost:8080,api"},
+			Environment: map[string]string{"ALLOWED_HOSTS": "localhost,api"},
 			Restart:     tandem.RestartNo, StopSignal: "SIGTERM", StopGrace: 10 * time.Second,
 			Seed: []string{"python3 manage.py migrate --noinput", "python3 manage.py seed_demo_data"},
 		},
