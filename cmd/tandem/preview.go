@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,20 +18,30 @@ import (
 
 // previewFlags find the server: --server, TANDEM_SERVER, the socket of the
 // server whose --config is given, or the default data directory's socket.
+// Over TCP the server wants its token: --token-file, TANDEM_TOKEN, or, with
+// --config, the one in that server's data directory.
 type previewFlags struct {
-	server string
-	config string
-	json   bool
+	server    string
+	config    string
+	tokenFile string
+	json      bool
 }
 
 const defaultServerSocket = "/var/lib/tandem/api.sock"
 
 func (f *previewFlags) client() (*httpapi.Client, error) {
+	server := f.server
+	if server == "" {
+		server = os.Getenv("TANDEM_SERVER")
+	}
 	switch {
-	case f.server != "":
-		return httpapi.NewServerClient(f.server)
-	case os.Getenv("TANDEM_SERVER") != "":
-		return httpapi.NewServerClient(os.Getenv("TANDEM_SERVER"))
+	case server != "":
+		c, err := httpapi.NewServerClient(server)
+		if err != nil || c.Socket != "" {
+			return c, err
+		}
+		c.Token, err = f.token()
+		return c, err
 	case f.config != "":
 		cfg, err := readServeConfig(f.config)
 		if err != nil {
@@ -41,6 +52,33 @@ func (f *previewFlags) client() (*httpapi.Client, error) {
 	return httpapi.NewClient(defaultServerSocket), nil
 }
 
+// token is the server's API token, from the first place that has it. Not a
+// flag with the token itself: every user of the machine can read another's
+// command line.
+func (f *previewFlags) token() (string, error) {
+	switch {
+	case f.tokenFile != "":
+		return httpapi.ReadToken(f.tokenFile)
+	case os.Getenv("TANDEM_TOKEN") != "":
+		return strings.TrimSpace(os.Getenv("TANDEM_TOKEN")), nil
+	case f.config != "":
+		cfg, err := readServeConfig(f.config)
+		if err != nil {
+			return "", err
+		}
+		return httpapi.ReadToken(cfg.tokenFile())
+	}
+	return "", nil
+}
+
+// explainAuth adds to the server's refusal how the CLI passes the token.
+func explainAuth(err error) error {
+	if tandem.ErrorCode(err) != tandem.EUNAUTHORIZED {
+		return err
+	}
+	return tandem.Errorf(tandem.EUNAUTHORIZED, "%v\n(give it with --token-file FILE or TANDEM_TOKEN; on the server's machine, --config tandem.yaml reads it from its data directory)", err)
+}
+
 func newPreviewCmd(stdout, stderr io.Writer) *cobra.Command {
 	f := &previewFlags{}
 	cmd := &cobra.Command{
@@ -48,13 +86,22 @@ func newPreviewCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Create, list, inspect and destroy previews on a tandem serve",
 		Long: `Talk to a running tandem serve: --server http://HOST:PORT (its api address),
 TANDEM_SERVER, --config with its tandem.yaml (the local socket in its data
-directory), or ` + defaultServerSocket + `.`,
+directory), or ` + defaultServerSocket + `.
+
+Over HTTP the server wants the token it keeps in DATA/api-token: give it with
+--token-file, or TANDEM_TOKEN; with --config as well as --server, it is read
+from that server's data directory. The socket needs none (only root may use it).`,
 	}
 	cmd.PersistentFlags().StringVar(&f.server, "server", "", "the server's API: http://127.0.0.1:7070, or a unix socket's path")
-	cmd.PersistentFlags().StringVar(&f.config, "config", "", "the server's tandem.yaml, to find its local socket")
+	cmd.PersistentFlags().StringVar(&f.config, "config", "", "the server's tandem.yaml, to find its local socket (or its token)")
+	cmd.PersistentFlags().StringVar(&f.tokenFile, "token-file", "", "a file holding the server's API token (its DATA/api-token)")
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON, for machines")
 	cmd.AddCommand(newPreviewCreateCmd(f, stdout, stderr), newPreviewListCmd(f, stdout), newPreviewShowCmd(f, stdout),
 		newPreviewLogsCmd(f, stdout), newPreviewDestroyCmd(f, stdout))
+	for _, sub := range cmd.Commands() {
+		run := sub.RunE
+		sub.RunE = func(c *cobra.Command, args []string) error { return explainAuth(run(c, args)) }
+	}
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +48,7 @@ state. See docs/serve.md.`,
 				return err
 			}
 			if checkOnly {
-				fmt.Fprintf(stdout, "%s: ok: %d repositories, previews at *.%s\n", file, len(cfg.Repos), cfg.Domain)
+				fmt.Fprintf(stdout, "%s: ok: %d repositories, previews at *.%s, each limited to %s\n", file, len(cfg.Repos), cfg.Domain, describeLimits(cfg.limits))
 				return nil
 			}
 			return runServe(cmd.Context(), cfg, stderr)
@@ -62,8 +63,12 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err := process.Available(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Data, "logs"), 0o755); err != nil {
-		return err
+	// The data directory holds every preview's secrets, code and data:
+	// nobody else's to read, whatever an older tandem or the umask left.
+	for _, dir := range []string{cfg.Data, filepath.Join(cfg.Data, "logs"), filepath.Join(cfg.Data, "repos")} {
+		if err := privateDir(dir); err != nil {
+			return err
+		}
 	}
 	// One server per data directory.
 	held, err := fsutil.TryLock(filepath.Join(cfg.Data, "serve.lock"), false)
@@ -72,21 +77,11 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 	defer held.Unlock()
 
-	logFile, err := os.OpenFile(filepath.Join(cfg.Data, "logs", "tandem.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logger, access, closeLogs, err := serveLogs(cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), slog.NewJSONHandler(logFile, nil)))
-	accessOut, closeAccess, err := accessLogWriter(accessLogDefault(cfg), io.Discard)
-	if err != nil {
-		return err
-	}
-	defer closeAccess()
-	var access *slog.Logger
-	if accessOut != nil {
-		access = slog.New(slog.NewJSONHandler(accessOut, nil))
-	}
+	defer closeLogs()
 
 	store, err := sqlite.Open(filepath.Join(cfg.Data, "tandem.db"))
 	if err != nil {
@@ -104,20 +99,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	router := &previewRouter{gw: gw, obs: obs, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}}
 	router.set(nil)
 
-	repos := map[string]preview.Repo{}
-	for _, r := range cfg.Repos {
-		repos[r.Name] = preview.Repo{
-			Name: r.Name, Compose: r.Compose, DefaultBranch: r.DefaultBranch,
-			Source: git.NewMirror(r.Name, r.URL, filepath.Join(cfg.Data, "repos", r.Name+".git")),
-		}
-	}
-	m, err := preview.New(preview.Options{
-		Store: store, Runtime: process.New(), Repos: repos, DataDir: cfg.Data,
-		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
-		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(),
-		BuildEnv: buildEnv(), BuildExec: isolatedExec,
-		Serve: router.set, Logger: logger,
-	})
+	m, err := newManager(cfg, store, router, logger)
 	if err != nil {
 		return err
 	}
@@ -135,18 +117,10 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return err
 	}
 	closers = append(closers, func(ctx context.Context) { gw.Shutdown(ctx) })
-	api := httpapi.PreviewHandler(m)
-	for _, where := range []struct{ network, addr string }{{"tcp", cfg.API}, {"unix", cfg.socket()}} {
-		if where.network == "unix" {
-			os.Remove(where.addr) // a socket left by a crash; the lock says nobody uses it
-		}
-		ln, err := net.Listen(where.network, where.addr)
-		if err != nil {
-			return tandem.Errorf(tandem.ECONFLICT, "API: %w", err)
-		}
-		srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
-		go srv.Serve(ln)
-		closers = append(closers, func(ctx context.Context) { srv.Shutdown(ctx) })
+	apiClosers, err := listenAPI(cfg, httpapi.PreviewHandler(m))
+	closers = append(closers, apiClosers...)
+	if err != nil {
+		return err
 	}
 	if cfg.Admin != "" {
 		srv, err := listenAdmin(cfg.Admin, reg)
@@ -161,11 +135,124 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err := m.Start(soft); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "tandem: serving previews at %s://NAME.%s (gateway %s), API on %s and %s, data in %s\n",
-		cfg.PublicScheme, cfg.Domain, cfg.Listen, cfg.API, cfg.socket(), cfg.Data)
+	fmt.Fprintf(stderr, "tandem: serving previews at %s://NAME.%s (gateway %s), API on %s (token in %s) and %s, data in %s\n",
+		cfg.PublicScheme, cfg.Domain, cfg.Listen, cfg.API, cfg.tokenFile(), cfg.socket(), cfg.Data)
 	<-soft.Done()
 	fmt.Fprintln(stderr, "tandem: stopping the previews' instances (their state is kept)")
 	return m.Close(hard)
+}
+
+// serveLogs opens tandem's own log (DATA/logs/tandem.log, warnings also
+// on stderr) and the gateway's access log.
+func serveLogs(cfg *serveConfig, stderr io.Writer) (logger, access *slog.Logger, closeAll func(), err error) {
+	logFile, err := privateLog(filepath.Join(cfg.Data, "logs", "tandem.log"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logger = slog.New(slog.NewMultiHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), slog.NewJSONHandler(logFile, nil)))
+	accessOut, closeAccess, err := accessLogWriter(accessLogDefault(cfg), io.Discard)
+	if err != nil {
+		logFile.Close()
+		return nil, nil, nil, err
+	}
+	if accessOut != nil {
+		access = slog.New(slog.NewJSONHandler(accessOut, nil))
+	}
+	return logger, access, func() { closeAccess(); logFile.Close() }, nil
+}
+
+// newManager makes the previews' manager for the registered repositories.
+func newManager(cfg *serveConfig, store *sqlite.DB, router *previewRouter, logger *slog.Logger) (*preview.Manager, error) {
+	repos := map[string]preview.Repo{}
+	for _, r := range cfg.Repos {
+		repos[r.Name] = preview.Repo{
+			Name: r.Name, Compose: r.Compose, DefaultBranch: r.DefaultBranch,
+			Source: git.NewMirror(r.Name, r.URL, filepath.Join(cfg.Data, "repos", r.Name+".git")),
+		}
+	}
+	return preview.New(preview.Options{
+		Store: store, Runtime: process.New(), Repos: repos, DataDir: cfg.Data,
+		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
+		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits,
+		BuildEnv: buildEnv(), BuildExec: isolatedExec,
+		Serve: router.set, Logger: logger,
+	})
+}
+
+// listenAPI answers the preview API on the api address, to callers that
+// carry the token of DATA/api-token, and on DATA/api.sock, which only root
+// may connect to and which needs no token: how the token is first read.
+func listenAPI(cfg *serveConfig, api http.Handler) ([]func(context.Context), error) {
+	token, err := httpapi.EnsureToken(cfg.tokenFile())
+	if err != nil {
+		return nil, fmt.Errorf("API token: %w", err)
+	}
+	var closers []func(context.Context)
+	serve := func(ln net.Listener, h http.Handler) {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+		go srv.Serve(ln)
+		closers = append(closers, func(ctx context.Context) { srv.Shutdown(ctx) })
+	}
+	ln, err := net.Listen("tcp", cfg.API)
+	if err != nil {
+		return closers, tandem.Errorf(tandem.ECONFLICT, "API: %w", err)
+	}
+	serve(ln, httpapi.RequireToken(token, api))
+
+	sock := cfg.socket()
+	os.Remove(sock) // a socket left by a crash; the lock says nobody uses it
+	// The socket is made in the data directory, which nobody else may
+	// enter, and narrowed before it answers anything.
+	ln, err = net.Listen("unix", sock)
+	if err != nil {
+		return closers, tandem.Errorf(tandem.ECONFLICT, "API: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return closers, err
+	}
+	serve(ln, api)
+	return closers, nil
+}
+
+// privateDir makes dir, and its missing parents, readable by its owner
+// only; one that exists is narrowed to that.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+// privateLog opens a log file to append to, readable by its owner only.
+func privateLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// describeLimits says what an instance may use, for people.
+func describeLimits(l tandem.Limits) string {
+	var parts []string
+	if l.Memory > 0 {
+		parts = append(parts, fmt.Sprintf("%d MiB of memory", l.Memory>>20))
+	}
+	if l.CPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%g CPUs", l.CPUs))
+	}
+	if l.Pids > 0 {
+		parts = append(parts, fmt.Sprintf("%d processes", l.Pids))
+	}
+	if len(parts) == 0 {
+		return "nothing (no limits)"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // accessLogDefault is where the gateway's access log goes when the file

@@ -120,8 +120,21 @@ func (s *server) start() {
 	s.proc.waitOutput(s.t, "tandem: serving previews", time.Minute)
 }
 
+// cli runs tandem preview against the TCP API, with the token read from
+// the server's data directory (--config).
 func (s *server) cli(args ...string) (int, string) {
-	return run(s.t, append(append([]string{"preview"}, args...), "--server", s.api)...)
+	return run(s.t, append(append([]string{"preview"}, args...), "--server", s.api, "--config", filepath.Join(s.dir, "tandem.yaml"))...)
+}
+
+// apiGet asks the TCP API for path with the server's token.
+func (s *server) apiGet(path string) (*http.Response, error) {
+	token, err := os.ReadFile(filepath.Join(s.dir, "data", "api-token"))
+	if err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequest("GET", s.api+path, nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	return http.DefaultClient.Do(req)
 }
 
 // get asks the gateway for path on a preview's host.
@@ -223,7 +236,7 @@ func TestServePreviews(t *testing.T) {
 			seen = append(seen, out)
 		}
 		for _, path := range []string{"/v1/previews", "/v1/previews/pr-1", "/v1/previews/pr-1/events", "/v1/previews/pr-2/events"} {
-			resp, err := http.Get(s.api + path)
+			resp, err := s.apiGet(path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -101,13 +103,18 @@ func localSecrets(dataDir string, names []string) (map[string]string, error) {
 		changed = true
 	}
 	if changed {
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		if err := privateDir(dataDir); err != nil {
 			return nil, err
 		}
 		b, _ := json.MarshalIndent(secrets, "", "  ")
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			return nil, err
 		}
+	}
+	// WriteFile sets the mode of a file it creates only: one an older
+	// tandem (or an editor) left readable is narrowed.
+	if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	return secrets, nil
 }

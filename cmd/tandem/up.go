@@ -87,8 +87,11 @@ func (c *upCmd) run(ctx context.Context) error {
 	if err := process.Available(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dataDir, "logs"), 0o755); err != nil {
-		return err
+	// Logs and databases of the stack are the user's alone.
+	for _, dir := range []string{dataDir, filepath.Join(dataDir, "logs")} {
+		if err := privateDir(dir); err != nil {
+			return err
+		}
 	}
 
 	names := make([]string, 0, len(st.Services))
@@ -97,13 +100,13 @@ func (c *upCmd) run(ctx context.Context) error {
 	}
 	con := newConsole(c.stdout, names)
 	defer con.flush()
-	logFile, err := os.OpenFile(filepath.Join(dataDir, "logs", "tandem.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := privateLog(filepath.Join(dataDir, "logs", "tandem.log"))
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
 	logger := slog.New(slog.NewMultiHandler(&consoleHandler{c: con}, slog.NewJSONHandler(logFile, nil)))
-	accessFile, err := os.OpenFile(filepath.Join(dataDir, "logs", "access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	accessFile, err := privateLog(filepath.Join(dataDir, "logs", "access.log"))
 	if err != nil {
 		return err
 	}
