@@ -116,9 +116,9 @@ func (m *Manager) revive(ctx context.Context, p *tandem.Preview) error {
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("work tree of generation %d: %w", p.Serving, err)
 	}
-	st, _, err := m.loadStack(ctx, p, src)
+	st, secrets, err := m.loadStack(ctx, p, src)
 	if err != nil {
-		return err
+		return masked(err, secretValues(secrets))
 	}
 	if p.Binding.SnapshotKey != "" {
 		if plan, err := seed.PlanFor(st); err == nil && plan != nil {
@@ -131,7 +131,7 @@ func (m *Manager) revive(ctx context.Context, p *tandem.Preview) error {
 	defer cancel()
 	if err := in.Sup.Up(up); err != nil {
 		in.Sup.Down(context.Background())
-		return err
+		return masked(err, secretValues(secrets))
 	}
 	m.mu.Lock()
 	m.serving[p.Name] = in

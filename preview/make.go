@@ -146,10 +146,14 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	var p *tandem.Preview
 	var cur *step
 	var in *Instance
+	var mask []string // the preview's secrets, once known
 	defer func() {
 		if err == nil {
 			return
 		}
+		// The error is recorded, shown by the API and logged: a secret a
+		// command line or a stack file's value carried must not be.
+		err = masked(err, mask)
 		if in != nil {
 			m.stop(in)
 		} else {
@@ -206,10 +210,10 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	// The stack, with this preview's values and secrets.
 	newStep("load stack", nil)
 	st, secrets, err := m.loadStack(ctx, p, src)
+	mask = secretValues(secrets)
 	if err != nil {
 		return err
 	}
-	mask := secretValues(secrets)
 	if problems := check.Stack(st, m.opts.Runtime.Check); hasErrors(problems) {
 		return tandem.Errorf(tandem.EINVALID, "%s", joinProblems(problems))
 	}
@@ -402,8 +406,30 @@ func (m *Manager) loadStack(ctx context.Context, p *tandem.Preview, src string) 
 	if p.PR != 0 {
 		vars.PRNumber = fmt.Sprint(p.PR)
 	}
-	st, err := compose.Load(ctx, compose.Options{Files: files, Vars: vars, ProjectName: p.Name})
+	// The stack comes from the pull request: every path it names stays in
+	// its work tree, and it sees none of the server's environment.
+	st, err := compose.Load(ctx, compose.Options{Files: files, Vars: vars, ProjectName: p.Name, Root: src})
+	if err != nil {
+		// Files are named as in the repository, not where the server keeps it.
+		err = &tandem.Error{Code: tandem.ErrorCode(err), Message: strings.ReplaceAll(err.Error(), src+string(filepath.Separator), "")}
+	}
 	return st, secrets, err
+}
+
+// masked is err with the secrets in its message replaced by [secret], as
+// output lines are.
+func masked(err error, secrets []string) error {
+	msg := err.Error()
+	out := msg
+	for _, v := range secrets {
+		if v != "" {
+			out = strings.ReplaceAll(out, v, "[secret]")
+		}
+	}
+	if out == msg {
+		return err
+	}
+	return &tandem.Error{Code: tandem.ErrorCode(err), Message: out}
 }
 
 func secretValues(secrets map[string]string) []string {

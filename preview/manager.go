@@ -120,8 +120,14 @@ func New(opts Options) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Work trees, instances' data and caches (builds, database snapshots)
+	// are nobody else's to read.
 	for _, d := range []string{"previews", "cache"} {
-		if err := os.MkdirAll(filepath.Join(opts.DataDir, d), 0o755); err != nil {
+		dir := filepath.Join(opts.DataDir, d)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +135,7 @@ func New(opts Options) (*Manager, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		builds:  &build.Cache{Dir: filepath.Join(opts.DataDir, "cache", "builds"), BaseEnv: opts.BuildEnv, Exec: opts.BuildExec},
-		snaps:   &seed.Snapshots{Dir: filepath.Join(opts.DataDir, "cache", "snapshots"), Runtime: opts.Runtime},
+		snaps:   &seed.Snapshots{Dir: filepath.Join(opts.DataDir, "cache", "snapshots"), Runtime: opts.Runtime, Limits: opts.Limits},
 		queue:   make(chan job, 1024),
 		serving: map[string]*Instance{},
 		running: map[string]context.CancelFunc{},

@@ -133,6 +133,9 @@ func (p *Plan) Seed() []string { return p.Seeder.Seed }
 type Snapshots struct {
 	Dir     string // one directory per key, one snapshot per database in it
 	Runtime tandem.Runtime
+	// Limits bound the sandbox the seed commands run in, as a preview's
+	// instance is bound: they are a pull request's code too.
+	Limits tandem.Limits
 	// Ready bounds how long a fresh database may take to accept
 	// connections (default 2 minutes).
 	Ready time.Duration
@@ -147,7 +150,8 @@ func (s *Snapshots) Ensure(ctx context.Context, st *tandem.Stack, p *Plan, out i
 	for _, db := range p.Databases {
 		restore[db.Name] = filepath.Join(dir, db.Name)
 	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+	// Snapshots hold the databases' data: nobody else's to read.
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, false, err
 	}
 	l, err := fsutil.Lock(ctx, dir+".lock", false)
@@ -176,7 +180,7 @@ func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, dir str
 	for _, svc := range st.Services {
 		names = append(names, svc.Name)
 	}
-	sb, err := s.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: "seed-" + p.Key[:8], Services: names, DataDir: filepath.Join(work, "data")})
+	sb, err := s.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: "seed-" + p.Key[:8], Services: names, DataDir: filepath.Join(work, "data"), Limits: s.Limits})
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,8 @@ func (s *Supervisor) Up(ctx context.Context) error {
 	for _, u := range s.order {
 		names = append(names, u.svc.Name)
 	}
-	if err := os.MkdirAll(filepath.Join(s.opts.DataDir, "logs"), 0o755); err != nil {
+	// The services' output may hold anything they print: their owner's only.
+	if err := os.MkdirAll(filepath.Join(s.opts.DataDir, "logs"), 0o700); err != nil {
 		return err
 	}
 	sb, err := s.opts.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: s.opts.Name, Services: names, DataDir: s.opts.DataDir, Restore: s.opts.Restore, Limits: s.opts.Limits})

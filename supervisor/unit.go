@@ -50,7 +50,7 @@ func (u *unit) line(text string) {
 	u.mu.Lock()
 	if u.file == nil {
 		if f, err := os.OpenFile(filepath.Join(u.sup.opts.DataDir, "logs", u.svc.Name+".log"),
-			os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
 			u.file = logwriter.New(f) // a line per request must not cost a write each
 		}
 	}
