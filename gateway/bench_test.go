@@ -107,3 +107,22 @@ func fasthttpUpstream(b *testing.B) string {
 	b.Cleanup(func() { _ = s.Shutdown() })
 	return ln.Addr().String()
 }
+
+// browserHead is a browser's request head, without its request line.
+var browserHead = []byte("Host: pr-7.previews.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\n" +
+	"Accept-Encoding: gzip, deflate, br, zstd\r\nConnection: keep-alive\r\nCookie: sessionid=abc; csrftoken=def\r\n" +
+	"Upgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n\r\n")
+
+// BenchmarkRequestCheck is what every request pays for the strict checks:
+// the request-target split, the pass over the head, Host and framing.
+func BenchmarkRequestCheck(b *testing.B) {
+	host := []byte("pr-7.previews.example.com")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := request{tg: splitTarget("/api/users/42/?q=1"), host: host, head: scanHead(browserHead)}
+		if _, a := r.check(); a != nil {
+			b.Fatal(a.status)
+		}
+	}
+}

@@ -62,6 +62,18 @@ type answer struct {
 	noStore bool // error answers: the service may be back in a second
 }
 
+// failAnswer is the answer to a failure: the gateway's own page when the
+// client caused it (400, 413), else the route's answer for its service.
+func (x *exchange) failAnswer(f *failure) answer {
+	switch f.status {
+	case http.StatusBadRequest:
+		return badRequest
+	case http.StatusRequestEntityTooLarge:
+		return tooLarge
+	}
+	return x.route.errorAnswer(*f)
+}
+
 // errorAnswer is rt's answer for its service in the route's error format.
 func (rt *route) errorAnswer(f failure) answer {
 	if rt.Errors == tandem.ErrorsJSON {
@@ -92,13 +104,14 @@ func envelope(msg string) []byte {
 }
 
 var (
-	notFound     = pageAnswer(http.StatusNotFound, "Page not found", "Nothing is served at this address.", false)
-	notStarted   = pageAnswer(http.StatusServiceUnavailable, "tandem is starting", "No stack is being served yet.", true)
-	noConnect    = pageAnswer(http.StatusMethodNotAllowed, "Method not allowed", "The gateway does not tunnel CONNECT requests.", false)
-	badRequest   = pageAnswer(http.StatusBadRequest, "Bad request", "The request could not be understood.", false)
-	tooLarge     = pageAnswer(http.StatusRequestEntityTooLarge, "Request too large", "The request body is larger than this server accepts.", false)
-	headersLarge = pageAnswer(http.StatusRequestHeaderFieldsTooLarge, "Request headers too large", "The request's headers are larger than this server accepts.", false)
-	clientTimout = pageAnswer(http.StatusRequestTimeout, "Request timeout", "The request did not arrive in time.", false)
+	notFound       = pageAnswer(http.StatusNotFound, "Page not found", "Nothing is served at this address.", false)
+	notStarted     = pageAnswer(http.StatusServiceUnavailable, "tandem is starting", "No stack is being served yet.", true)
+	noConnect      = pageAnswer(http.StatusMethodNotAllowed, "Method not allowed", "The gateway does not tunnel CONNECT requests.", false)
+	badRequest     = pageAnswer(http.StatusBadRequest, "Bad request", "The request could not be understood.", false)
+	notImplemented = pageAnswer(http.StatusNotImplemented, "Not implemented", "The gateway accepts request bodies with a length or chunked, nothing else.", false)
+	tooLarge       = pageAnswer(http.StatusRequestEntityTooLarge, "Request too large", "The request body is larger than this server accepts.", false)
+	headersLarge   = pageAnswer(http.StatusRequestHeaderFieldsTooLarge, "Request headers too large", "The request's headers are larger than this server accepts.", false)
+	clientTimout   = pageAnswer(http.StatusRequestTimeout, "Request timeout", "The request did not arrive in time.", false)
 )
 
 // pageAnswer is the built-in HTML page: small, self-contained, no

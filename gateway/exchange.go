@@ -209,29 +209,38 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
-// decision is what becomes of a request once its site is looked up: an
-// answer given at once, a failure (the service cannot take it), a redirect
-// (the prefix without its slash), or its route, and the path to forward.
+// decision is what becomes of a request: an answer given at once, a
+// failure (the service cannot take it), a redirect (the prefix without its
+// slash), or its route, and the path to forward.
 type decision struct {
 	answer   *answer
 	failure  *failure
 	redirect string
 	clean    string
 	changed  bool
+	host     []byte // the host routed by, forwarded as Host and X-Forwarded-Host
 }
 
-// resolve decides what becomes of a request for tg, whatever front-end
-// (fasthttp or net/http) took it. t is the table it was looked up in.
-func (x *exchange) resolve(t *table, tg target, connect bool) decision {
+// resolve decides what becomes of r, whatever front-end (fasthttp or
+// net/http) took it, in the table t: it finds the request's site, and its
+// route.
+func (x *exchange) resolve(t *table, r *request) decision {
+	host, refused := r.check()
+	if refused == nil && t != nil {
+		x.site = t.lookup(host)
+	}
+	if x.g.obs != nil {
+		x.g.obs.RequestStarted(x.siteName())
+	}
 	switch {
+	case refused != nil:
+		return decision{answer: refused}
 	case t == nil:
 		return decision{answer: &notStarted}
-	case x.site == nil || !tg.ok:
+	case x.site == nil:
 		return decision{answer: &notFound}
-	case connect:
-		return decision{answer: &noConnect}
 	}
-	p, ok := decodePath(tg.path)
+	p, ok := decodePath(r.tg.path)
 	if !ok {
 		return decision{answer: &badRequest}
 	}
@@ -243,8 +252,8 @@ func (x *exchange) resolve(t *table, tg target, connect bool) decision {
 	x.route = rt
 	if redirect {
 		loc := rt.location
-		if tg.hasQuery {
-			loc += "?" + tg.query
+		if r.tg.hasQuery {
+			loc += "?" + r.tg.query
 		}
 		return decision{redirect: loc}
 	}
@@ -253,5 +262,5 @@ func (x *exchange) resolve(t *table, tg target, connect bool) decision {
 			return decision{failure: x.fail(failure{http.StatusServiceUnavailable, publicMessage(err), ""}, err)}
 		}
 	}
-	return decision{clean: clean, changed: changed}
+	return decision{clean: clean, changed: changed, host: host}
 }

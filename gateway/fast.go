@@ -18,27 +18,24 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 	req, resp := &ctx.Request, &ctx.Response
 	x.method = methodOf(req.Header.Method())
 
-	// tg's strings view the request's own buffer: valid until its
+	// r's strings view the request's own buffer: valid until its
 	// request-target is rewritten below.
-	tg := splitTarget(b2s(req.Header.RequestURI()))
-	host := req.Header.Host()
-	if tg.absolute {
-		host = []byte(tg.host)
+	r := request{
+		tg:      splitTarget(b2s(req.Header.RequestURI())),
+		host:    req.Header.Host(),
+		head:    scanHead(req.Header.RawHeaders()),
+		chunked: req.Header.ContentLength() == -1,
+		http10:  !req.Header.IsHTTP11(),
+		connect: req.Header.IsConnect(),
 	}
+	tg := r.tg
 	peer := peerOf(ctx.RemoteAddr())
 	if g.log != nil {
 		x.path = strings.Clone(tg.path)
 		x.client = g.clientIP(peer, req.Header.PeekAll("X-Forwarded-For"))
 	}
 
-	t := g.table.Load()
-	if t != nil {
-		x.site = t.lookup(host)
-	}
-	if g.obs != nil {
-		g.obs.RequestStarted(x.siteName())
-	}
-	d := x.resolve(t, tg, req.Header.IsConnect())
+	d := x.resolve(g.table.Load(), &r)
 	switch {
 	case d.answer != nil:
 		x.answerFast(ctx, *d.answer)
@@ -53,6 +50,10 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 		x.finishFast(ctx)
 		return
 	}
+	if tg.absolute {
+		req.Header.SetHostBytes(d.host) // a copy: d.host views the target
+	}
+	host := req.Header.Host()
 	clean, changed, rt := d.clean, d.changed, x.route
 
 	var body *reqBody
@@ -61,6 +62,9 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 		if max := g.opts.MaxRequestBodySize; max > 0 && n > max {
 			x.answerFast(ctx, tooLarge)
 			return
+		}
+		if r.chunked {
+			stream = newChunkedBody(&req.Header, stream)
 		}
 		body = &reqBody{r: stream, n: n, max: g.opts.MaxRequestBodySize}
 		// The client-header deadline covered the head; an upload may
@@ -72,7 +76,7 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 		x.uri = uri
 		req.Header.SetRequestURIBytes(uri)
 	}
-	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: ctx.IsTLS(), host: host}, upgrade, specialHeaders(req.Header.RawHeaders()))
+	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: ctx.IsTLS(), host: host}, upgrade, r.head.special)
 
 	x.watchClient(ctx.Conn())
 	b, f := x.send(req, resp, body, req.Header.IsHead())
@@ -123,27 +127,28 @@ func (x *exchange) hijackFast(ctx *fasthttp.RequestCtx, b *upBody, upgrade bool)
 
 // answerFast writes the gateway's own answer.
 func (x *exchange) answerFast(ctx *fasthttp.RequestCtx, a answer) {
-	if ctx.RequestBodyStream() != nil {
-		ctx.SetConnectionClose() // the unread body would be read as the next request
+	a.writeFast(&ctx.Response) // first: it resets the response
+	if ctx.RequestBodyStream() != nil || a.status == http.StatusBadRequest || a.status == http.StatusNotImplemented {
+		// The unread body, or what follows a request whose framing is in
+		// doubt, would be read as the next request.
+		ctx.SetConnectionClose()
 	}
-	a.writeFast(&ctx.Response)
 	x.status, x.bytes = a.status, int64(len(a.body))
 	x.finishFast(ctx)
 }
 
-// failFast answers for the route's service; a client that left gets nothing.
+// failFast answers for the route's service; a client that left gets
+// nothing: not even the empty 200 fasthttp would make up for a handler
+// that wrote nothing, which a half-closed client would still read.
 func (x *exchange) failFast(ctx *fasthttp.RequestCtx, f *failure) {
 	if f.status == StatusClientClosedRequest {
-		ctx.SetConnectionClose()
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(func(net.Conn) {}) // fasthttp closes it
 		x.status = StatusClientClosedRequest
 		x.finishFast(ctx)
 		return
 	}
-	if f.status == http.StatusRequestEntityTooLarge {
-		x.answerFast(ctx, tooLarge)
-		return
-	}
-	x.answerFast(ctx, x.route.errorAnswer(*f))
+	x.answerFast(ctx, x.failAnswer(f))
 }
 
 func (x *exchange) finishFast(ctx *fasthttp.RequestCtx) {
@@ -184,3 +189,6 @@ func methodOf(m []byte) string {
 
 // b2s views b as a string without copying: only while b is not modified.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// s2b views s as bytes without copying: never to be modified.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

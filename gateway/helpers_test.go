@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,12 +11,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tandem-dev/tandem"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // The usual stack: Django under /api/ (stripped, JSON errors), Next.js at /.
@@ -375,4 +380,81 @@ func serveOnce(g *Gateway, path string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	g.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec
+}
+
+// send writes req to the gateway exactly as given, over h's HTTP/1 path
+// (h1, TLS h1 or std), and returns the response and its body. The client
+// waits at most 10 s: a gateway that stalls fails the test.
+func (h *harness) send(req string) (*http.Response, string) {
+	h.t.Helper()
+	c := h.dialRaw()
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		h.t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		h.t.Fatalf("%q: %v", req, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// h2Raw sends one request over HTTP/2 with exactly the header fields given
+// as name, value pairs (pseudo-header fields included, nothing added), and
+// returns the response's status, or the error code of the RST_STREAM or
+// GOAWAY that refused it.
+func (h *harness) h2Raw(fields ...string) (status int, code http2.ErrCode) {
+	h.t.Helper()
+	c, err := tls.Dial("tcp", h.Addr, &tls.Config{RootCAs: testClientTLS().RootCAs, NextProtos: []string{"h2"}, ServerName: "127.0.0.1"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for i := 0; i+1 < len(fields); i += 2 {
+		_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		h.t.Fatal(err)
+	}
+	_ = fr.WriteSettings()
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			h.t.Fatalf("h2: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == 1 {
+				s, _ := strconv.Atoi(f.PseudoValue("status"))
+				return s, 0
+			}
+		case *http2.RSTStreamFrame:
+			return 0, f.ErrCode
+		case *http2.GoAwayFrame:
+			return 0, f.ErrCode
+		}
+	}
+}
+
+// counter is a service that counts the requests that reach it.
+type counter struct {
+	n atomic.Int32
+	h http.Handler
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.n.Add(1)
+	c.h.ServeHTTP(w, r)
 }

@@ -42,3 +42,57 @@ func lastIndexByte(b []byte, c byte) int {
 	}
 	return -1
 }
+
+// hostBytes are those of a name or IPv4 address in RFC 3986 section 3.2.2:
+// unreserved, sub-delims and pct-encoded.
+var hostBytes = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%") {
+		t[c] = true
+	}
+	return t
+}()
+
+// validHost reports whether h (a Host header or an authority) is a host
+// the gateway routes: a name or IPv4 address, or an IPv6 literal in
+// brackets, then an optional ":port" of digits. Empty, "a b", "a/b",
+// "user@a", `a\b`, "a..b", "a:xx", "[::1" and bytes beyond ASCII are not:
+// a service builds its links, redirects and cookies from this name.
+// (nginx lets "user@a", "a:xx" and "[::1" through.)
+func validHost[T string | []byte](h T) bool {
+	i := 0
+	if len(h) > 0 && h[0] == '[' {
+		for i = 1; i < len(h) && h[i] != ']'; i++ {
+			if c := h[i]; !(c == ':' || c == '.' || '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f') {
+				return false
+			}
+		}
+		if i == len(h) || i == 1 {
+			return false
+		}
+		i++
+	} else {
+		name := false // something other than dots
+		for ; i < len(h) && h[i] != ':'; i++ {
+			c := h[i]
+			if !hostBytes[c] || c == '.' && i > 0 && h[i-1] == '.' {
+				return false
+			}
+			name = name || c != '.'
+		}
+		if !name {
+			return false
+		}
+	}
+	if i == len(h) {
+		return true
+	}
+	if h[i] != ':' {
+		return false
+	}
+	for i++; i < len(h); i++ {
+		if h[i] < '0' || h[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

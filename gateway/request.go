@@ -15,11 +15,14 @@ type target struct {
 	hasQuery bool
 	host     string // the authority of an absolute-form target ("GET http://host/x"), which wins over Host
 	absolute bool
-	ok       bool // origin-form or absolute-form; "*" (OPTIONS *) is neither
+	ok       bool // origin-form or absolute-form over http(s), without control bytes: anything else is a 400
 }
 
 func splitTarget(t string) target {
 	var tg target
+	if !visible(t) {
+		return tg // a raw NUL or CTL, which a service may cut the path at
+	}
 	if t != "" && t[0] != '/' {
 		rest, ok := cutScheme(t)
 		if !ok {
@@ -35,14 +38,27 @@ func splitTarget(t string) target {
 	return tg
 }
 
+// visible reports whether t holds only visible ASCII and bytes beyond it:
+// no space, no control byte (NUL among them).
+func visible(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // decodePath is the path matched against routes: percent-decoded, as
-// net/url decodes it, so that an escaped dot segment is resolved too.
+// net/url decodes it, so that an escaped dot segment is resolved too. A
+// "%00" fails, as in nginx: a service in C (or a file system) would end
+// the path there, where the gateway did not.
 func decodePath(p string) (string, bool) {
 	if strings.IndexByte(p, '%') < 0 {
 		return p, true
 	}
 	d, err := url.PathUnescape(p)
-	return d, err == nil
+	return d, err == nil && strings.IndexByte(d, 0) < 0
 }
 
 // appendUpstreamURI appends the request-target the service receives to
@@ -142,9 +158,7 @@ func dropConnectionHeaders(h interface{ Del(string) }, values [][]byte, keepUpgr
 // hop-by-hop headers out (the upgrade of a tunnel kept), forwarding
 // headers set, HTTP/1.1 whatever the client spoke.
 //
-// special says which kinds of header the request may hold (see
-// specialHeaders): most carry none of those to drop, and one pass over the
-// raw head saves a dozen lookups each.
+// special says which kinds of header the request may hold (see scanHead).
 func (g *Gateway) prepareRequest(h *fasthttp.RequestHeader, c clientInfo, upgrade bool, special int) {
 	if special&hopByHop != 0 {
 		dropConnectionHeaders(h, h.PeekAll("Connection"), upgrade)
@@ -174,16 +188,26 @@ func (g *Gateway) prepareRequest(h *fasthttp.RequestHeader, c clientInfo, upgrad
 	g.setForwarded(h, c, special&forwarding != 0)
 }
 
-// Kinds of header specialHeaders finds.
+// Kinds of header scanHead finds.
 const (
 	hopByHop   = 1 << iota // Connection, Keep-Alive, Proxy-*, TE, Trailer, Upgrade, Expect, HTTP2-Settings
 	forwarding             // X-Forwarded-*, X-Real-IP, Forwarded
 )
 
-// specialHeaders reports which kinds of header a raw request head holds
-// (conservatively: a name that only starts like one counts).
-func specialHeaders(raw []byte) int {
-	kinds := 0
+// headInfo is what one pass over a raw HTTP/1 request head finds.
+type headInfo struct {
+	special int // kinds of header (conservatively: a name that only starts like one counts)
+	hosts   int // Host lines
+	te, cl  int // Transfer-Encoding and Content-Length lines
+}
+
+// scanHead reads the header names of a raw request head once: most heads
+// carry nothing to drop, and one pass saves a dozen lookups each. It also
+// counts the lines fasthttp folds into one value (the last Host wins
+// there) or lets stand side by side (Transfer-Encoding with
+// Content-Length).
+func scanHead(raw []byte) headInfo {
+	var hi headInfo
 	for len(raw) > 0 {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -197,17 +221,81 @@ func specialHeaders(raw []byte) int {
 		}
 		name := line[:colon]
 		switch name[0] | 0x20 {
-		case 'c', 'k', 'p', 't', 'u', 'e', 'h':
+		case 'h':
+			if len(name) == 4 && hasPrefixFold(name, "host") {
+				hi.hosts++
+			} else if isHopName(name) {
+				hi.special |= hopByHop
+			}
+		case 't':
+			if len(name) == len("transfer-encoding") && hasPrefixFold(name, "transfer-encoding") {
+				hi.te++
+			}
 			if isHopName(name) {
-				kinds |= hopByHop
+				hi.special |= hopByHop
+			}
+		case 'c':
+			if len(name) == len("content-length") && hasPrefixFold(name, "content-length") {
+				hi.cl++
+			} else if isHopName(name) {
+				hi.special |= hopByHop
+			}
+		case 'k', 'p', 'u', 'e':
+			if isHopName(name) {
+				hi.special |= hopByHop
 			}
 		case 'x', 'f':
 			if hasPrefixFold(name, "x-forwarded-") || hasPrefixFold(name, "x-real-ip") || hasPrefixFold(name, "forwarded") {
-				kinds |= forwarding
+				hi.special |= forwarding
 			}
 		}
 	}
-	return kinds
+	return hi
+}
+
+// request is a request head as a front-end read it: what the checks every
+// front-end shares (request.check, exchange.resolve) look at.
+type request struct {
+	tg      target
+	host    []byte // the Host header (HTTP/1) or :authority (HTTP/2)
+	head    headInfo
+	chunked bool // the body's framing is chunked
+	http10  bool
+	connect bool
+}
+
+// check applies the rules of RFC 9112 a strict gateway enforces, and
+// returns the host the request is routed by and forwarded with, or the
+// gateway's refusal (nginx refuses the same, bar the hosts validHost
+// names).
+func (r *request) check() ([]byte, *answer) {
+	switch {
+	case r.connect:
+		return nil, &noConnect // its target is a bare authority
+	case !r.tg.ok:
+		return nil, &badRequest // "*", a scheme other than http(s), a control byte
+	case r.head.hosts > 1:
+		return nil, &badRequest // which one would the service believe?
+	case r.head.te > 1 || r.head.te > 0 && (r.head.cl > 0 || r.http10):
+		return nil, &badRequest // the shapes of request smuggling (RFC 9112 section 6.1)
+	case r.head.te > 0 && !r.chunked:
+		return nil, &notImplemented // "Transfer-Encoding: identity"
+	case !validHost(r.host):
+		// No Host (HTTP/1.0 too, where nginx uses its server_name: the
+		// gateway routes by host and has none of its own), or one a
+		// browser could not have sent.
+		return nil, &badRequest
+	}
+	if !r.tg.absolute {
+		return r.host, nil
+	}
+	// RFC 9112 section 3.2.2: the target's authority is the host, not the
+	// Host header; routing, the Host the service receives and
+	// X-Forwarded-Host all say the same.
+	if !validHost(r.tg.host) {
+		return nil, &badRequest // "http:///x", "http://user@host/x"
+	}
+	return s2b(r.tg.host), nil
 }
 
 var hopNames = [...]string{"connection", "keep-alive", "proxy-", "te", "trailer", "upgrade", "expect", "http2-settings", "transfer-encoding"}

@@ -56,6 +56,9 @@ func (b *reqBody) consumed() bool { return b.eof || b.n >= 0 && b.read == b.n }
 func (b *reqBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.read += int64(n)
+	if err == io.EOF && b.n >= 0 && b.read < b.n {
+		err = io.ErrUnexpectedEOF // the client stopped short of its Content-Length
+	}
 	if err == io.EOF {
 		b.eof = true
 	}
@@ -100,12 +103,15 @@ func (x *exchange) send(req *fasthttp.Request, resp *fasthttp.Response, body *re
 		}
 		x.drop(c)
 		switch {
-		case x.isGone() || body != nil && body.err != nil && body.err != errBodyTooLarge:
-			u.health.abandon(trial)
-			return nil, x.gone499()
 		case body != nil && body.err == errBodyTooLarge:
 			u.health.abandon(trial)
 			return nil, x.fail(failure{http.StatusRequestEntityTooLarge, "the request body is too large", ""}, nil)
+		case body != nil && malformed(body.err):
+			u.health.abandon(trial)
+			return nil, &failure{status: http.StatusBadRequest}
+		case x.isGone() || body != nil && body.err != nil:
+			u.health.abandon(trial)
+			return nil, x.gone499()
 		case reused && attempt == 0 && body == nil && nothingRead(err):
 			// A kept-alive connection the service closed meanwhile: the
 			// request never reached it, so try once more on a fresh one.
@@ -117,6 +123,12 @@ func (x *exchange) send(req *fasthttp.Request, resp *fasthttp.Response, body *re
 		}
 		return nil, x.fail(classify(x.route.Service, err), err)
 	}
+}
+
+// malformed: the client's body broke its own framing, or stopped short of
+// it (nginx answers 400 to both).
+func malformed(err error) bool {
+	return errors.Is(err, errMalformedBody) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // connect takes an idle connection (unless fresh) or dials one, abortable

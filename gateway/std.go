@@ -2,6 +2,10 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 
@@ -19,11 +23,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if uri == "" { // a request built by hand rather than read by a server
 		uri = r.URL.RequestURI()
 	}
-	tg := splitTarget(uri)
-	host := r.Host
-	if tg.absolute {
-		host = tg.host
-	}
+	// net/http has checked the framing and, on HTTP/1, the Host lines
+	// already; r.Host is the target's authority for an absolute-form one.
+	in := request{tg: splitTarget(uri), host: s2b(r.Host), head: headInfo{special: hopByHop | forwarding, hosts: 1}, connect: r.Method == http.MethodConnect}
+	tg := in.tg
 	var peer netip.Addr
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		peer = ap.Addr().Unmap()
@@ -33,14 +36,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.client = g.clientIP(peer, headerBytes(r.Header["X-Forwarded-For"]))
 	}
 
-	t := g.table.Load()
-	if t != nil {
-		x.site = t.lookup([]byte(host))
-	}
-	if g.obs != nil {
-		g.obs.RequestStarted(x.siteName())
-	}
-	d := x.resolve(t, tg, r.Method == http.MethodConnect)
+	d := x.resolve(g.table.Load(), &in)
 	switch {
 	case d.answer != nil:
 		x.answerStd(w, *d.answer)
@@ -55,6 +51,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.finish()
 		return
 	}
+	host := d.host
 	clean, changed, rt := d.clean, d.changed, x.route
 
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -67,7 +64,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		req.Header.SetRequestURI(uri)
 	}
-	req.Header.SetHost(r.Host)
+	req.Header.SetHostBytes(host)
 	copyRequestHeader(&req.Header, r.Header)
 
 	var body *reqBody
@@ -77,10 +74,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		body = &reqBody{r: r.Body, n: r.ContentLength, max: g.opts.MaxRequestBodySize}
+		if r.ProtoMajor == 1 {
+			body.r = h1Body{r.Body}
+		}
 		req.Header.SetContentLength(int(r.ContentLength))
 	}
 	upgrade := r.ProtoMajor == 1 && upgradeRequested(&req.Header)
-	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: r.TLS != nil, host: []byte(r.Host)}, upgrade, hopByHop|forwarding)
+	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: r.TLS != nil, host: host}, upgrade, in.head.special)
 
 	stop := context.AfterFunc(r.Context(), x.abortFunc())
 	defer stop()
@@ -94,7 +94,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.hijackStd(w, resp, b, upgrade)
 		return
 	}
-	rt.fixLocation(&resp.Header, []byte(r.Host))
+	rt.fixLocation(&resp.Header, host)
 	streaming := b != nil && (b.mode != bodyFixed || eventStream(&resp.Header))
 	copyResponseHeader(w.Header(), &resp.Header, streaming)
 	w.WriteHeader(x.status)
@@ -155,17 +155,30 @@ func (x *exchange) answerStd(w http.ResponseWriter, a answer) {
 	x.finish()
 }
 
+// failStd is failFast for net/http: a client that left gets its response
+// aborted (the connection closed, or the HTTP/2 stream reset) rather than
+// the empty 200 net/http would send for a handler that wrote nothing.
 func (x *exchange) failStd(w http.ResponseWriter, f *failure) {
 	if f.status == StatusClientClosedRequest {
 		x.status = StatusClientClosedRequest
 		x.finish()
-		return
+		panic(http.ErrAbortHandler)
 	}
-	if f.status == http.StatusRequestEntityTooLarge {
-		x.answerStd(w, tooLarge)
-		return
+	x.answerStd(w, x.failAnswer(f))
+}
+
+// h1Body is a request body read by net/http's HTTP/1 server, whose errors
+// other than the connection's own say the body was malformed (a chunk
+// size that is not one, bytes after a chunk's data).
+type h1Body struct{ r io.Reader }
+
+func (b h1Body) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	var ne net.Error
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF && !errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+		err = fmt.Errorf("%w: %w", errMalformedBody, err)
 	}
-	x.answerStd(w, x.route.errorAnswer(*f))
+	return n, err
 }
 
 // copyRequestHeader copies a net/http request's headers into a fasthttp
