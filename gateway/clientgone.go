@@ -72,6 +72,26 @@ func (w *watcher) stop() {
 // peerClosed reports whether the other end of c has closed it (or reset
 // it). Data waiting to be read (a pipelined request) is not a close.
 func peerClosed(c net.Conn) bool {
+	closed := true
+	if !withFD(c, func(fd int) { closed = fdClosed(fd) }) {
+		return false
+	}
+	return closed
+}
+
+// quiet reports whether an idle connection to a service has nothing to
+// read: not closed, reset, nor carrying bytes nobody asked for.
+func quiet(c net.Conn) bool {
+	q := false
+	if !withFD(c, func(fd int) { q = fdQuiet(fd) }) {
+		return true // not a socket to peek at: the retry rules stand alone
+	}
+	return q
+}
+
+// withFD runs f on c's socket; false when c has none to offer. A socket
+// that cannot be reached any more counts as closed (f not run).
+func withFD(c net.Conn, f func(fd int)) bool {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
@@ -83,9 +103,6 @@ func peerClosed(c net.Conn) bool {
 	if err != nil {
 		return true
 	}
-	closed := false
-	if err := rc.Control(func(fd uintptr) { closed = fdClosed(int(fd)) }); err != nil {
-		return true
-	}
-	return closed
+	_ = rc.Control(func(fd uintptr) { f(int(fd)) })
+	return true
 }

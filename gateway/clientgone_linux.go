@@ -23,3 +23,11 @@ func fdClosed(fd int) bool {
 	}
 	return fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
 }
+
+// fdQuiet peeks at a socket: only EAGAIN (nothing to read, no FIN, no
+// reset) leaves it fit to carry a request.
+func fdQuiet(fd int) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN
+}

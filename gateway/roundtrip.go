@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -42,18 +43,20 @@ var (
 // reqBody is a request body on its way to a service: n bytes, or -1 for a
 // chunked one. Errors reading it are the client's, not the service's.
 type reqBody struct {
-	r    io.Reader
-	n    int64
-	max  int64 // 0: no limit
-	read int64
-	eof  bool
-	err  error // the client's read error
+	r       io.Reader
+	n       int64
+	max     int64 // 0: no limit
+	read    int64
+	started bool // Read was called: the body can no longer be sent again
+	eof     bool
+	err     error // the client's read error
 }
 
 // consumed reports whether the whole body was read from the client.
 func (b *reqBody) consumed() bool { return b.eof || b.n >= 0 && b.read == b.n }
 
 func (b *reqBody) Read(p []byte) (int, error) {
+	b.started = true
 	n, err := b.r.Read(p)
 	b.read += int64(n)
 	if err == io.EOF && b.n >= 0 && b.read < b.n {
@@ -85,8 +88,11 @@ func (x *exchange) send(req *fasthttp.Request, resp *fasthttp.Response, body *re
 		return nil, x.fail(failure{http.StatusServiceUnavailable, x.route.Service + " is unavailable after repeated connection failures", "down"}, nil)
 	}
 	opts := &x.g.opts
+	// A request that cannot be sent twice must not go out on a connection
+	// the service has already closed.
+	check := body != nil || !idempotent(x.method)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := x.connect(u, attempt > 0)
+		c, reused, err := x.connect(u, attempt > 0, check)
 		if err != nil {
 			if x.isGone() {
 				u.health.abandon(trial)
@@ -112,7 +118,7 @@ func (x *exchange) send(req *fasthttp.Request, resp *fasthttp.Response, body *re
 		case x.isGone() || body != nil && body.err != nil:
 			u.health.abandon(trial)
 			return nil, x.gone499()
-		case reused && attempt == 0 && body == nil && nothingRead(err):
+		case reused && attempt == 0 && unsent(err, body, x.method):
 			// A kept-alive connection the service closed meanwhile: the
 			// request never reached it, so try once more on a fresh one.
 			continue
@@ -131,11 +137,34 @@ func malformed(err error) bool {
 	return errors.Is(err, errMalformedBody) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// unsent reports whether a request that failed with err on a kept-alive
+// connection can be sent again on another: the service cannot have acted
+// on it. Either writing its head failed before any of its body was read
+// (nothing reached the service), or the connection ended without a byte
+// of response to a request with an idempotent method and no body (RFC 9110
+// section 9.2.2: a proxy never retries others on its own).
+func unsent(err error, body *reqBody, method string) bool {
+	if isWriteError(err) && (body == nil || !body.started) {
+		return true
+	}
+	return body == nil && idempotent(method) && nothingRead(err)
+}
+
+// idempotent methods (RFC 9110 section 9.2.2).
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
 // connect takes an idle connection (unless fresh) or dials one, abortable
-// by the client leaving.
-func (x *exchange) connect(u *upstream, fresh bool) (*upConn, bool, error) {
+// by the client leaving. check: an idle connection is only taken if the
+// service has not closed it meanwhile.
+func (x *exchange) connect(u *upstream, fresh, check bool) (*upConn, bool, error) {
 	if !fresh {
-		if c := u.takeIdle(x.start); c != nil {
+		if c := u.takeIdle(x.start, check); c != nil {
 			if !x.setConn(c) {
 				c.Close()
 				return nil, false, errClientGone
@@ -170,8 +199,11 @@ func isWriteError(err error) bool {
 	return errors.As(err, &we)
 }
 
-// nothingRead: the connection ended before the first byte of a response.
-func nothingRead(err error) bool { return errors.Is(err, io.EOF) }
+// nothingRead: the connection ended (or was reset) before the first byte
+// of a response.
+func nothingRead(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
 
 // exchangeHead writes the request and reads the response head, skipping
 // interim 1xx responses other than 101.

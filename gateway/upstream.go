@@ -77,24 +77,32 @@ type upConn struct {
 	idleSince time.Time
 }
 
-// takeIdle returns the most recently used idle connection, if any.
-func (u *upstream) takeIdle(now time.Time) *upConn {
-	u.mu.Lock()
-	n := len(u.idle)
-	if n == 0 {
+// takeIdle returns the most recently used idle connection, if any. With
+// check, connections the service has closed (or sent something on
+// unasked) are closed and passed over: a request that cannot be retried
+// must not be lost on one.
+func (u *upstream) takeIdle(now time.Time, check bool) *upConn {
+	for {
+		u.mu.Lock()
+		n := len(u.idle)
+		if n == 0 {
+			u.mu.Unlock()
+			return nil
+		}
+		c := u.idle[n-1]
+		u.idle[n-1] = nil
+		u.idle = u.idle[:n-1]
 		u.mu.Unlock()
-		return nil
+		if now.Sub(c.idleSince) >= u.pool.g.opts.IdleConnTimeout {
+			// The freshest is stale, so all are: the trim timer is about to run.
+			c.Close()
+			return nil
+		}
+		if !check || quiet(c.Conn) {
+			return c
+		}
+		c.Close()
 	}
-	c := u.idle[n-1]
-	u.idle[n-1] = nil
-	u.idle = u.idle[:n-1]
-	u.mu.Unlock()
-	if now.Sub(c.idleSince) < u.pool.g.opts.IdleConnTimeout {
-		return c
-	}
-	// The freshest is stale, so all are: the trim timer is about to run.
-	c.Close()
-	return nil
 }
 
 // dial connects through the site's Dial, within the dial timeout.
