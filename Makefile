@@ -5,10 +5,10 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
 
-.PHONY: help deps build example test stress vet fuzz bench-up bench-gateway bench-previews clean
+.PHONY: help deps build example test stress vet fuzz bench-up bench-gateway bench-previews h2spec clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 deps: ## install what the example and the tests need (Debian packages)
 	@scripts/install-deps
@@ -44,6 +44,18 @@ bench-gateway: build ## gateway vs nginx and Caddy, and vs a Next.js proxy route
 
 bench-previews: ## previews of the example: create cold, warm and the naive way; snapshot vs migrate+seed; 20 at once
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkPreviews -benchtime 1x -timeout 60m ./cmd/tandem
+
+H2SPEC_PORT ?= 18443
+h2spec: build ## HTTP/2 conformance of bin/tandem's TLS listener (h2spec, installed if missing; 3 known failures: docs/benchmarks.md)
+	@command -v h2spec >/dev/null || test -x "$$($(GO) env GOPATH)/bin/h2spec" || $(GO) install github.com/summerwind/h2spec/cmd/h2spec@latest
+	@d=$$(mktemp -d) && trap 'kill $$pid 2>/dev/null; rm -rf $$d' EXIT && \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+	  -keyout $$d/key.pem -out $$d/cert.pem 2>/dev/null && \
+	printf 'access_log: off\nadmin: 127.0.0.1:%s\ntls: {listen: "127.0.0.1:%s", cert: %s/cert.pem, key: %s/key.pem}\nsites: [{name: h2spec, default: true, upstreams: {admin: 127.0.0.1}, routes: [{path: /, to: "admin:%s"}]}]\n' \
+	  $$(($(H2SPEC_PORT)+1)) $(H2SPEC_PORT) $$d $$d $$(($(H2SPEC_PORT)+1)) >$$d/gateway.yaml && \
+	{ bin/tandem gateway --config $$d/gateway.yaml 2>$$d/log & pid=$$!; } && \
+	until grep -q 'gateway on' $$d/log; do kill -0 $$pid 2>/dev/null || { cat $$d/log; exit 1; }; sleep 0.1; done && \
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" h2spec -t -k -h 127.0.0.1 -p $(H2SPEC_PORT) -P /metrics
 
 clean: ## remove bin/ and the example's data directory
 	rm -rf bin examples/django-nextjs/.tandem

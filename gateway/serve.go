@@ -55,7 +55,10 @@ func (s *srvState) init(g *Gateway) {
 		IdleTimeout:       o.ClientIdleTimeout,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	s.h2 = &http2.Server{IdleTimeout: o.ClientIdleTimeout}
+	// Frames up to HTTP/2's default 16 KiB, as nginx reads them: a larger
+	// one is the FRAME_SIZE_ERROR RFC 9113 section 4.2 asks for, where x/net
+	// would accept up to 1 MiB.
+	s.h2 = &http2.Server{IdleTimeout: o.ClientIdleTimeout, MaxReadFrameSize: 16 << 10}
 	_ = http2.ConfigureServer(s.hs, s.h2) // registers h2's GOAWAY with hs.Shutdown
 	s.listeners = map[net.Listener]struct{}{}
 	s.h2conns = map[net.Conn]struct{}{}
