@@ -35,6 +35,12 @@ type SandboxSpec struct {
 	Services []string
 	// DataDir is the instance's own directory: databases, sockets, state.
 	DataDir string
+	// WorkTree holds the instance's source: the project directory under
+	// tandem up, a preview's checkout. Build contexts and bind mounts must
+	// lie inside it: a runtime that isolates services lets them see and
+	// write that and their own data, nothing else of the host's files.
+	// Empty: no host directory is mounted into the instance.
+	WorkTree string
 	// Restore names, by service, a directory Sandbox.Snapshot made: a
 	// database service whose data is not initialised yet starts from a copy
 	// of it instead of from an empty database.

@@ -87,6 +87,11 @@ func TestCacheBuildsSameInputsOnce(t *testing.T) {
 	if inode(filepath.Join(a, "node_modules", "dep", "index.js")) != want || inode(filepath.Join(b, "node_modules", "dep", "index.js")) != want {
 		t.Error("node_modules of the work trees are not links to the cache")
 	}
+	// Owned by an id no sandbox maps: a preview's services, which see the
+	// work tree's owner as their own user, cannot write a file they share.
+	if fi, err := os.Stat(cached[0]); os.Geteuid() == 0 && (err != nil || fi.Sys().(*syscall.Stat_t).Uid != cacheOwner) {
+		t.Errorf("the cache's copy is not owned by %d: %v", cacheOwner, err)
+	}
 	os.RemoveAll(a)
 	if got, _ := os.ReadFile(filepath.Join(b, "node_modules", "dep", "index.js")); string(got) != "lock v1" {
 		t.Errorf("removing a's work tree broke b's: %q", got)

@@ -249,6 +249,7 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 		return err
 	}
 	if plan != nil {
+		plan.WorkTree = src
 		if err := m.enter(j.name, j.gen, tandem.PreviewSeeding, "seed"); err != nil {
 			return err
 		}
@@ -296,6 +297,7 @@ func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data
 	in.Sup = supervisor.New(supervisor.Options{
 		Stack: st, Runtime: m.opts.Runtime, Name: fmt.Sprintf("%s-%d", p.Name, gen), DataDir: data,
 		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore, Limits: m.opts.Limits,
+		WorkTree: filepath.Join(filepath.Dir(data), "src"), // the checkout, beside the data
 		Output: func(l supervisor.Line) {
 			if s := in.progress.Load(); s != nil {
 				s.Write([]byte(l.Service + " | " + l.Text + "\n"))

@@ -73,24 +73,11 @@ func (s *Sandbox) initScripts(svc *tandem.Service) ([]initScript, error) {
 // runInitScripts runs the scripts against the fresh data directory, as
 // POSTGRES_USER in POSTGRES_DB, with the image's variables. cfg is the
 // server's own configuration (account, mounts, PGDATA).
-func (s *Sandbox) runInitScripts(ctx context.Context, bins *postgresBins, cfg shimConfig, scripts []initScript, env map[string]string, stdout, stderr io.Writer) error {
+func (s *Sandbox) runInitScripts(ctx context.Context, bins *postgresBins, cfg shimConfig, p *plan, scripts []initScript, env map[string]string, stdout, stderr io.Writer) error {
 	c := cfg
-	c.Binds = append([]bind(nil), cfg.Binds...)
-	inside := initdbDir
-	if len(cfg.Tmpfs) > 0 {
-		// The server's own tmpfs is the one place of its mount namespace
-		// where a new directory can appear without touching the host.
-		inside = cfg.Tmpfs[0] + initdbDir
-	}
 	args := []string{"/bin/bash", "-c", initdbScript, "tandem-initdb"}
 	for _, sc := range scripts {
-		p := inside + "/" + sc.Name
-		if len(cfg.Tmpfs) == 0 {
-			p = sc.Host
-		} else {
-			c.Binds = append(c.Binds, bind{Src: sc.Host, Dst: p})
-		}
-		args = append(args, p)
+		args = append(args, initdbDir+"/"+sc.Name)
 	}
 	c.Argv = args
 	c.Dir = "/"
@@ -109,7 +96,7 @@ func (s *Sandbox) runInitScripts(ctx context.Context, bins *postgresBins, cfg sh
 	c.Env = mergeEnv(cfg.Env, "PATH="+bins.dir+":/usr/local/bin:/usr/bin:/bin",
 		"POSTGRES_USER="+user, "POSTGRES_DB="+db, "PGPASSWORD="+pw, "PGUSER="+user, "LC_ALL=C.UTF-8")
 	w := &lineTail{max: 12}
-	err := s.run(ctx, c, nil, io.MultiWriter(stdout, w), io.MultiWriter(stderr, w))
+	err := s.run(ctx, c, p, nil, io.MultiWriter(stdout, w), io.MultiWriter(stderr, w))
 	if err == nil {
 		return nil
 	}

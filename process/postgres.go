@@ -9,12 +9,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/internal/fsutil"
@@ -56,8 +57,6 @@ type postgresBins struct {
 	dir     string // holds postgres and initdb
 	version string // "15.18"
 	major   int
-	uid     int // the account the server runs as; -1 when tandem is not root
-	gid     int
 }
 
 // postgresBins finds the machine's PostgreSQL server programs: on PATH, or
@@ -90,18 +89,8 @@ func (r *Runtime) postgresBins() (*postgresBins, error) {
 		if v == nil {
 			continue
 		}
-		b := &postgresBins{dir: dir, version: v[0], uid: -1, gid: -1}
+		b := &postgresBins{dir: dir, version: v[0]}
 		b.major, _ = strconv.Atoi(v[1])
-		if os.Geteuid() == 0 {
-			// PostgreSQL refuses to run as root, as in the official image.
-			u, err := user.Lookup("postgres")
-			if err != nil {
-				return nil, tandem.Errorf(tandem.EUNSUPPORTED,
-					"PostgreSQL will not run as root and there is no \"postgres\" user to run it as: create one (useradd --system postgres)")
-			}
-			b.uid, _ = strconv.Atoi(u.Uid)
-			b.gid, _ = strconv.Atoi(u.Gid)
-		}
 		r.postgres = b
 		return b, nil
 	}
@@ -119,9 +108,14 @@ func isFile(p string) bool {
 	return err == nil && !fi.IsDir()
 }
 
+// pgHome is the postgres image's HOME, and the parent of its PGDATA.
+const pgHome = "/var/lib/postgresql"
+
 // preparePostgres initialises the service's data directory the first time,
-// as the official image's entrypoint does, and returns the server's command.
-func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg shimConfig, stdout, stderr io.Writer) (shimConfig, error) {
+// as the official image's entrypoint does, and returns the server's
+// command. The server runs as the instance's user, like every service; its
+// data is mounted where the image keeps it.
+func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg shimConfig, p *plan, stdout, stderr io.Writer) (shimConfig, error) {
 	bins, err := s.rt.postgresBins()
 	if err != nil {
 		return cfg, err
@@ -129,47 +123,37 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 	if want := imageMajor(svc.Image); want != 0 && want != bins.major {
 		fmt.Fprintf(stderr, "tandem: image %s runs as the local PostgreSQL %s\n", svc.Image, bins.version)
 	}
-	host := s.pgDataPath(svc, bins.major)
-	if err := os.MkdirAll(host, 0o700); err != nil {
+	d, err := s.pgData(svc, bins.major)
+	if err != nil {
 		return cfg, err
 	}
-	if s.pgSocket != "" && bins.uid >= 0 {
-		os.Chown(s.pgSocket, bins.uid, bins.gid)
+	if err := os.MkdirAll(d.host, 0o700); err != nil {
+		return cfg, err
 	}
-	cfg.UID, cfg.GID = bins.uid, bins.gid
-	if bins.uid >= 0 {
-		if err := os.Chown(host, bins.uid, bins.gid); err != nil {
-			return cfg, err
-		}
-		cfg.Env = mergeEnv(cfg.Env, "HOME=/var/lib/postgresql", "USER=postgres", "LOGNAME=postgres")
+	if err := os.Lchown(d.host, d.uid, d.gid); err != nil {
+		return cfg, err
 	}
-	// The server sees its data where the image keeps it: a tmpfs over
-	// /var/lib/postgresql in its own mount namespace, with the data bound
-	// in. So it works even where the postgres account cannot walk the path
-	// to tandem's data directory (a root-only home, say).
-	pgdata := host
-	if fi, err := os.Stat("/var/lib/postgresql"); err == nil && fi.IsDir() {
-		pgdata = pgDataDir
-		cfg.Tmpfs = []string{"/var/lib/postgresql"}
-		cfg.Binds = []bind{{Src: host, Dst: pgdata}}
+	if d.mount {
+		p.mounts = append(p.mounts, mount{Dst: d.target, Kind: kindBind, Src: d.host})
 	}
-	cfg.Dir = pgdata
-	cfg.Env = mergeEnv(cfg.Env, "PGDATA="+pgdata)
+	cfg.Mounts = p.all()
+	cfg.Dir = d.target
+	cfg.Env = mergeEnv(cfg.Env, "HOME="+pgHome, "PGDATA="+d.target, "PATH="+bins.dir+":"+envValue(cfg.Env, "PATH"))
 
-	if snap := s.spec.Restore[svc.Name]; snap != "" && !isFile(filepath.Join(host, "PG_VERSION")) {
-		if err := restorePostgres(snap, host, bins); err != nil {
+	if snap := s.spec.Restore[svc.Name]; snap != "" && !isFile(filepath.Join(d.host, "PG_VERSION")) {
+		if err := restorePostgres(snap, d, bins); err != nil {
 			return cfg, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
 		fmt.Fprintf(stdout, "tandem: PostgreSQL data copied from snapshot %s\n", filepath.Base(snap))
 	}
-	if !isFile(filepath.Join(host, "PG_VERSION")) {
-		if err := s.firstStart(ctx, bins, cfg, host, svc, stdout, stderr); err != nil {
+	if !isFile(filepath.Join(d.host, "PG_VERSION")) {
+		if err := s.firstStart(ctx, bins, cfg, p, d.host, svc, stdout, stderr); err != nil {
 			return cfg, err
 		}
-	} else if v, _ := os.ReadFile(filepath.Join(host, "PG_VERSION")); strings.TrimSpace(string(v)) != strconv.Itoa(bins.major) {
+	} else if v, _ := os.ReadFile(filepath.Join(d.host, "PG_VERSION")); strings.TrimSpace(string(v)) != strconv.Itoa(bins.major) {
 		return cfg, tandem.Errorf(tandem.ECONFLICT,
 			"service %s: the data in %s is from PostgreSQL %s, and this machine runs %s: remove the directory to start afresh",
-			svc.Name, host, strings.TrimSpace(string(v)), bins.version)
+			svc.Name, d.host, strings.TrimSpace(string(v)), bins.version)
 	}
 	// Compose's command for the image is the server's argv: "postgres -c
 	// max_connections=200", or flags alone, as the image's entrypoint reads it.
@@ -177,7 +161,7 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 	if len(args) > 0 && (args[0] == "postgres" || args[0] == "postmaster") {
 		args = args[1:]
 	}
-	cfg.Argv = append([]string{filepath.Join(bins.dir, "postgres"), "-D", pgdata}, args...)
+	cfg.Argv = append([]string{filepath.Join(bins.dir, "postgres"), "-D", d.target}, args...)
 	return cfg, nil
 }
 
@@ -185,19 +169,19 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 // /docker-entrypoint-initdb.d scripts. Unlike the image, which leaves a
 // half-initialised directory that the next start takes for a ready one, a
 // failure empties the directory, so the next start tries again from scratch.
-func (s *Sandbox) firstStart(ctx context.Context, bins *postgresBins, cfg shimConfig, host string, svc *tandem.Service, stdout, stderr io.Writer) error {
+func (s *Sandbox) firstStart(ctx context.Context, bins *postgresBins, cfg shimConfig, p *plan, host string, svc *tandem.Service, stdout, stderr io.Writer) error {
 	scripts, err := s.initScripts(svc)
 	if err != nil {
 		return err
 	}
-	if err := s.initPostgres(ctx, bins, cfg, host, svc.Environment, stdout, stderr); err != nil {
+	if err := s.initPostgres(ctx, bins, cfg, p, host, svc.Environment, stdout, stderr); err != nil {
 		emptyDir(host)
 		return fmt.Errorf("service %s: initialise PostgreSQL in %s: %w", svc.Name, host, err)
 	}
 	if len(scripts) == 0 {
 		return nil
 	}
-	if err := s.runInitScripts(ctx, bins, cfg, scripts, svc.Environment, stdout, stderr); err != nil {
+	if err := s.runInitScripts(ctx, bins, cfg, p, scripts, svc.Environment, stdout, stderr); err != nil {
 		emptyDir(host)
 		return fmt.Errorf("service %s: %w\n(the data directory was emptied: the next start initialises it again)", svc.Name, err)
 	}
@@ -215,8 +199,8 @@ func emptyDir(dir string) {
 }
 
 // restorePostgres puts a copy of the snapshot snap in place of the empty
-// data directory host.
-func restorePostgres(snap, host string, bins *postgresBins) error {
+// data directory d, owned as d's data must be.
+func restorePostgres(snap string, d pgData, bins *postgresBins) error {
 	v, err := os.ReadFile(filepath.Join(snap, "PG_VERSION"))
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", snap, err)
@@ -224,13 +208,17 @@ func restorePostgres(snap, host string, bins *postgresBins) error {
 	if strings.TrimSpace(string(v)) != strconv.Itoa(bins.major) {
 		return tandem.Errorf(tandem.ECONFLICT, "snapshot %s is of PostgreSQL %s, and this machine runs %s", snap, strings.TrimSpace(string(v)), bins.version)
 	}
-	if err := os.Remove(host); err != nil { // empty: made just before
+	if err := os.Remove(d.host); err != nil { // empty: made just before
 		return err
 	}
-	return fsutil.CopyTree(snap, host, fsutil.Options{})
+	if err := fsutil.CopyTree(snap, d.host, fsutil.Options{}); err != nil {
+		return err
+	}
+	return chownTree(d.host, d.uid, d.gid)
 }
 
-// Snapshot copies the data of a postgres service that is not running.
+// Snapshot copies the data of a postgres service that is not running. The
+// copy is root's: no instance's user owns it, whichever restores it.
 func (s *Sandbox) Snapshot(svc *tandem.Service, dir string) error {
 	if !isPostgres(svc.Image) || svc.TandemCommand != nil {
 		return tandem.Errorf(tandem.EUNSUPPORTED, "service %s: only postgres images can be snapshotted", svc.Name)
@@ -246,30 +234,62 @@ func (s *Sandbox) Snapshot(svc *tandem.Service, dir string) error {
 	if !isFile(filepath.Join(host, "PG_VERSION")) {
 		return tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot in %s", svc.Name, host)
 	}
-	return fsutil.CopyTree(host, dir, fsutil.Options{})
+	if err := fsutil.CopyTree(host, dir, fsutil.Options{}); err != nil {
+		return err
+	}
+	return chownTree(dir, 0, 0)
 }
 
-// pgDataPath is where the service keeps its data: the named volume mounted
-// at the image's PGDATA if the file declares one, else a directory of the
-// service's own. The major version is part of the path, so a machine with
-// other binaries starts afresh instead of failing on old data.
+// pgData is where a postgres service keeps its data.
+type pgData struct {
+	host     string // as tandem sees it
+	target   string // as the server does: PGDATA
+	mount    bool   // a directory of the instance's own, to mount at target (not in a volume)
+	uid, gid int    // its owner on the host
+}
+
+// pgDataPath is where the service keeps its data on the host.
 func (s *Sandbox) pgDataPath(svc *tandem.Service, major int) string {
+	d, _ := s.pgData(svc, major)
+	return d.host
+}
+
+// pgData finds the service's data: in the volume mounted at the image's
+// PGDATA if the file declares one, else in a directory of the service's
+// own. The major version is part of that path, so a machine with other
+// binaries starts afresh instead of failing on old data. The instance's
+// user owns it, but in a bind mount of the work tree, whose owner it keeps
+// (the idmapped mount makes it the instance's).
+func (s *Sandbox) pgData(svc *tandem.Service, major int) (pgData, error) {
 	target := svc.Environment["PGDATA"]
 	if target == "" {
 		target = pgDataDir
 	}
+	target = path.Clean(target)
+	d := pgData{target: target, uid: s.user.id, gid: s.user.id}
 	for _, m := range svc.Mounts {
-		rel, err := filepath.Rel(m.Target, target)
-		if err != nil || strings.HasPrefix(rel, "..") {
+		rel, ok := within(target, path.Clean(m.Target))
+		if !ok {
 			continue
 		}
-		base := filepath.Join(s.spec.DataDir, "volumes", m.Source)
-		if m.Type == "bind" {
-			base = m.Source
+		if m.Type != "bind" {
+			d.host = filepath.Join(s.data, "volumes", m.Source, rel)
+			return d, nil
 		}
-		return filepath.Join(base, rel)
+		d.host = filepath.Join(m.Source, rel)
+		var st syscall.Stat_t
+		if err := syscall.Stat(m.Source, &st); err != nil {
+			return d, err
+		}
+		d.uid, d.gid = int(st.Uid), int(st.Gid)
+		return d, nil
 	}
-	return filepath.Join(s.spec.DataDir, "services", svc.Name, "pg"+strconv.Itoa(major))
+	d.host = filepath.Join(s.data, "services", svc.Name, "pg"+strconv.Itoa(major))
+	d.mount = true
+	if _, err := privateDir(filepath.Dir(d.host)); err != nil {
+		return d, err
+	}
+	return d, nil
 }
 
 // initPostgres does what the official image's docker-entrypoint.sh does for
@@ -278,7 +298,7 @@ func (s *Sandbox) pgDataPath(svc *tandem.Service, major int) string {
 // listen on every address, and create POSTGRES_DB. Each step runs through the
 // shim, with the server's own mounts and account.
 // host is the data directory as tandem sees it; cfg.Dir as the server does.
-func (s *Sandbox) initPostgres(ctx context.Context, bins *postgresBins, cfg shimConfig, host string, env map[string]string, stdout, stderr io.Writer) error {
+func (s *Sandbox) initPostgres(ctx context.Context, bins *postgresBins, cfg shimConfig, p *plan, host string, env map[string]string, stdout, stderr io.Writer) error {
 	user := env["POSTGRES_USER"]
 	if user == "" {
 		user = "postgres"
@@ -303,7 +323,7 @@ func (s *Sandbox) initPostgres(ctx context.Context, bins *postgresBins, cfg shim
 		c := cfg
 		c.Argv = argv
 		var tail bytes.Buffer
-		err := s.run(ctx, c, stdin, out, io.MultiWriter(stderr, &tail))
+		err := s.run(ctx, c, p, stdin, out, io.MultiWriter(stderr, &tail))
 		if err != nil && tail.Len() > 0 {
 			return fmt.Errorf("%w: %s", err, lastLine(strings.TrimSpace(tail.String())))
 		}
@@ -312,24 +332,17 @@ func (s *Sandbox) initPostgres(ctx context.Context, bins *postgresBins, cfg shim
 	args := []string{filepath.Join(bins.dir, "initdb"), "-D", pgdata,
 		"--username=" + user, "--encoding=UTF8", "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=" + auth}
 	if password != "" {
-		// A file only the server's account can read, in the instance's own
-		// socket directory (or beside the data), gone once initdb is done.
-		dir, inside := s.pgSocket, pgSocketDir
-		if dir == "" {
-			dir = filepath.Dir(host)
-			inside = dir
-		}
-		pw := filepath.Join(dir, ".pwfile")
+		// A file only the instance's user can read, in its own socket
+		// directory, gone once initdb is done.
+		pw := filepath.Join(s.pgSocket, ".pwfile")
 		if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
 			return err
 		}
 		defer os.Remove(pw)
-		if bins.uid >= 0 {
-			if err := os.Chown(pw, bins.uid, bins.gid); err != nil {
-				return err
-			}
+		if err := os.Chown(pw, s.user.id, s.user.id); err != nil {
+			return err
 		}
-		args = append(args, "--pwfile="+filepath.Join(inside, ".pwfile"))
+		args = append(args, "--pwfile="+pgSocketDir+"/.pwfile")
 	}
 	args = append(args, strings.Fields(env["POSTGRES_INITDB_ARGS"])...)
 	if err := run(nil, stdout, args...); err != nil {

@@ -44,9 +44,11 @@ http.server.HTTPServer(("0.0.0.0", %d), H).serve_forever()
 	return &tandem.Service{Name: name, Command: []string{"/usr/bin/python3", "-c", script}, Context: "/"}
 }
 
+// newSandbox makes a sandbox for services, whose work tree is an empty
+// directory of the test's (sb.spec.WorkTree).
 func newSandbox(t *testing.T, services ...string) *Sandbox {
 	t.Helper()
-	sb, err := New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: services, DataDir: t.TempDir()})
+	sb, err := New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: services, DataDir: t.TempDir(), WorkTree: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestEndingTheCommandEndsEverythingItStarted(t *testing.T) {
 
 func TestExecReportsExitStatusAndMissingCommands(t *testing.T) {
 	sb := newSandbox(t, "x")
-	svc := &tandem.Service{Name: "x", Context: t.TempDir()}
+	svc := &tandem.Service{Name: "x", Context: sb.spec.WorkTree}
 	err := sb.Exec(context.Background(), svc, []string{"sh", "-c", "exit 3"}, io.Discard, io.Discard)
 	var ee *tandem.ExitError
 	if !errors.As(err, &ee) || ee.Code != 3 {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -55,38 +54,16 @@ func (r *Runtime) Check(svc *tandem.Service) error {
 	return tandem.Errorf(tandem.EUNSUPPORTED, "service %q has neither a build context nor an image", svc.Name)
 }
 
-// NewSandbox makes the instance's network namespace and its hosts file.
+// NewSandbox makes the instance's sandbox: its network namespace, user,
+// cgroup and the files its services see.
 func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tandem.Sandbox, error) {
 	if spec.DataDir == "" {
 		return nil, tandem.Errorf(tandem.EINVALID, "sandbox %q: no data directory", spec.Name)
 	}
-	run := filepath.Join(spec.DataDir, "run")
-	if err := os.MkdirAll(run, 0o755); err != nil {
+	if err := Available(); err != nil {
 		return nil, err
 	}
-	hosts := filepath.Join(run, "hosts")
-	if err := os.WriteFile(hosts, hostsFile(spec.Services), 0o644); err != nil {
-		return nil, err
-	}
-	ns, err := newNetns()
-	if err != nil {
-		return nil, err
-	}
-	s := &Sandbox{rt: r, spec: spec, ns: ns, procs: map[*proc]struct{}{}}
-	s.binds = []bind{{Src: hosts, Dst: "/etc/hosts"}}
-	// Unix sockets are files, not network: without this, a service could
-	// reach the host's own PostgreSQL at its default socket, and two
-	// instances' databases would fight over one.
-	if dir, err := filepath.EvalSymlinks(pgSocketDir); err == nil {
-		own := filepath.Join(run, "postgresql")
-		if err := os.MkdirAll(own, 0o2775); err != nil {
-			ns.Close()
-			return nil, err
-		}
-		s.pgSocket = own
-		s.binds = append(s.binds, bind{Src: own, Dst: dir})
-	}
-	return s, nil
+	return makeSandbox(r, spec)
 }
 
 // hostsFile maps every service name to loopback: one namespace per instance

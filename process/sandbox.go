@@ -19,21 +19,28 @@ import (
 )
 
 // Sandbox is one stack instance: a network namespace, a hosts file naming
-// its services, and the processes running in it.
+// its services, a user of its own, a cgroup, and the processes running in
+// it, each in a file system of its own (see instance.go).
 type Sandbox struct {
 	rt       *Runtime
 	spec     tandem.SandboxSpec
 	ns       *os.File
-	binds    []bind
-	pgSocket string // the instance's own PostgreSQL socket directory, if any
+	user     *identity
+	data     string  // spec.DataDir, absolute, symlinks resolved
+	tree     string  // spec.WorkTree, the same; "" if none
+	runDir   string  // data/run: hosts, accounts, the PostgreSQL socket
+	pgSocket string  // the instance's own PostgreSQL socket directory
+	cg       *cgroup // nil: no cgroup could be made
+	notes    []string
 	dialer   net.Dialer
 
-	mu     sync.Mutex
-	procs  map[*proc]struct{}
-	closed bool
+	mu       sync.Mutex
+	procs    map[*proc]struct{}
+	closed   bool
+	services map[string]*serviceBox
+	idmaps   map[[2]int]*os.File
+	said     map[string]bool
 }
-
-var _ tandem.Sandbox = (*Sandbox)(nil)
 
 // DialContext connects to "service:port" inside the instance.
 func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -65,26 +72,24 @@ func (s *Sandbox) knows(host string) bool {
 
 // Start runs svc's command in the instance.
 func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr io.Writer) (tandem.Process, error) {
-	cfg := shimConfig{
-		Argv: svc.Argv(),
-		Env:  mergeEnv(baseEnv(), append([]string{"HOSTNAME=" + svc.Name}, svc.Env()...)...),
-		Dir:  workDir(svc),
-		UID:  -1, GID: -1,
+	cfg, p, err := s.config(svc, svc.Argv(), stderr)
+	if err != nil {
+		return nil, err
 	}
 	if isPostgres(svc.Image) && svc.TandemCommand == nil {
-		var err error
-		if cfg, err = s.preparePostgres(ctx, svc, cfg, stdout, stderr); err != nil {
+		if cfg, err = s.preparePostgres(ctx, svc, cfg, p, stdout, stderr); err != nil {
 			return nil, err
 		}
 	}
 	if len(cfg.Argv) == 0 {
 		return nil, s.rt.Check(svc)
 	}
-	p, err := s.spawn(cfg, nil, stdout, stderr)
+	cfg.Mounts = p.all()
+	pr, err := s.spawn(cfg, p, nil, stdout, stderr)
 	if err != nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "service %s: %w", svc.Name, err)
 	}
-	return p, nil
+	return pr, nil
 }
 
 // Exec runs argv to completion in svc's directory and environment.
@@ -92,18 +97,24 @@ func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, 
 	if len(argv) == 0 {
 		return tandem.Errorf(tandem.EINVALID, "exec in %s: empty command", svc.Name)
 	}
-	return s.run(ctx, shimConfig{
-		Argv: argv,
-		Env:  mergeEnv(baseEnv(), append([]string{"HOSTNAME=" + svc.Name}, svc.Env()...)...),
-		Dir:  workDir(svc),
-		UID:  -1, GID: -1,
-	}, nil, stdout, stderr)
+	cfg, p, err := s.config(svc, argv, nil)
+	if err != nil {
+		return err
+	}
+	if isPostgres(svc.Image) && svc.TandemCommand == nil {
+		// pg_isready, psql: where the image has the server's programs.
+		if bins, err := s.rt.postgresBins(); err == nil {
+			cfg.Env = mergeEnv(cfg.Env, "PATH="+bins.dir+":"+envValue(cfg.Env, "PATH"))
+		}
+	}
+	cfg.Mounts = p.all()
+	return s.run(ctx, cfg, p, nil, stdout, stderr)
 }
 
 // run spawns cfg and waits for it; canceling ctx kills it.
-func (s *Sandbox) run(ctx context.Context, cfg shimConfig, stdin io.Reader, stdout, stderr io.Writer) error {
-	p, err := s.spawn(cfg, stdin, stdout, stderr)
-	return complete(ctx, p, err)
+func (s *Sandbox) run(ctx context.Context, cfg shimConfig, p *plan, stdin io.Reader, stdout, stderr io.Writer) error {
+	pr, err := s.spawn(cfg, p, stdin, stdout, stderr)
+	return complete(ctx, pr, err)
 }
 
 // complete waits for a process started to run to completion; canceling ctx
@@ -136,9 +147,8 @@ func workDir(svc *tandem.Service) string {
 	return "/"
 }
 
-func (s *Sandbox) spawn(cfg shimConfig, stdin io.Reader, stdout, stderr io.Writer) (*proc, error) {
-	cfg.Binds = append(append([]bind(nil), s.binds...), cfg.Binds...)
-	return startShim(cfg, s.ns, stdin, stdout, stderr, s)
+func (s *Sandbox) spawn(cfg shimConfig, p *plan, stdin io.Reader, stdout, stderr io.Writer) (*proc, error) {
+	return startShim(cfg, s.ns, p.files, stdin, stdout, stderr, s)
 }
 
 // track records a started process, so Close can end it; a process started
@@ -168,7 +178,8 @@ type startError struct {
 
 func (e *startError) Error() string { return e.msg }
 
-// Close kills whatever still runs in the instance and releases its namespace.
+// Close kills whatever still runs in the instance, removes its cgroup and
+// releases its namespace. Its user stays recorded for its data directory.
 func (s *Sandbox) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -187,6 +198,7 @@ func (s *Sandbox) Close() error {
 	for _, p := range procs {
 		p.Wait()
 	}
+	s.release()
 	return s.ns.Close()
 }
 

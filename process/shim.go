@@ -16,24 +16,28 @@ import (
 )
 
 // The shim is tandem itself, re-executed under this argv[0]. It is started in
-// a new PID and mount namespace, joins the instance's network namespace (fd
-// 3), mounts the instance's /etc/hosts, and runs the service's command as
-// its only child. Being PID 1 of the namespace it reaps orphans, forwards
-// signals to the command as Docker does to a container's main process, and
-// when the command ends, the kernel ends everything else in the namespace:
-// no service can leave a process behind. It is written by hand because Go's
-// os/exec cannot join an existing namespace before exec.
+// new PID, mount, UTS and IPC namespaces; it joins the instance's cgroup and
+// network namespace (fd 3), builds the sandbox's file system on a fresh root
+// (see rootfs.go), drops every privilege it can, and runs the service's
+// command as its only child, as the instance's user. Being PID 1 of the
+// namespace it reaps orphans, forwards signals to the command as Docker does
+// to a container's main process, and when the command ends, the kernel ends
+// everything else in the namespace: no service can leave a process behind.
+// It is written by hand because Go's os/exec cannot join an existing
+// namespace or build a root before exec.
 const shimName = "tandem-nsexec"
 
 // shimEnv carries the shim's config; the command never sees it.
 const shimEnv = "TANDEM_NSEXEC_CONFIG"
 
-// The shim's file descriptors: the instance's network namespace, and a pipe
-// on which it reports that the command runs (and signals will reach it), or
-// why it could not start.
+// The shim's file descriptors: the instance's network namespace, a pipe on
+// which it reports that the command runs (and signals will reach it) or why
+// it could not start, and from shimFirstFile on, what its mounts refer to
+// (user namespaces for idmapped mounts, a service's /tmp).
 const (
-	shimNetnsFD  = 3
-	shimReportFD = 4
+	shimNetnsFD   = 3
+	shimReportFD  = 4
+	shimFirstFile = 5
 )
 
 type shimReport struct {
@@ -42,30 +46,30 @@ type shimReport struct {
 }
 
 type shimConfig struct {
-	Argv  []string `json:"argv"`
-	Env   []string `json:"env"`
-	Dir   string   `json:"dir"`
-	Tmpfs []string `json:"tmpfs"` // mounted first; binds into them make their target
-	Binds []bind   `json:"binds"`
-	UID   int      `json:"uid"` // -1: keep
-	GID   int      `json:"gid"`
+	Argv     []string `json:"argv"`
+	Env      []string `json:"env"`
+	Dir      string   `json:"dir"`
+	UID      int      `json:"uid"` // the command's user and group
+	GID      int      `json:"gid"`
+	Hostname string   `json:"hostname,omitempty"`
+	// Cgroups are the cgroup.procs files the shim joins first, so that
+	// everything it starts counts against the instance's limits.
+	Cgroups []string `json:"cgroups,omitempty"`
+	Mounts  []mount  `json:"mounts"` // the sandbox's file system
 
 	HostNetwork bool `json:"host_network"` // stay in the host's network namespace
-}
-
-type bind struct {
-	Src string `json:"src"`
-	Dst string `json:"dst"`
 }
 
 // Init runs the shim when this process was started as one, and never returns
 // then. Programs using the process runtime call it first thing in main (and
 // in TestMain).
 func Init() {
-	if filepath.Base(os.Args[0]) != shimName {
-		return
+	switch filepath.Base(os.Args[0]) {
+	case shimName:
+		os.Exit(shimMain())
+	case usernsHelper:
+		usernsHelperMain()
 	}
-	os.Exit(shimMain())
 }
 
 func shimMain() int {
@@ -96,10 +100,7 @@ func shimMain() int {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
-	sys := &syscall.SysProcAttr{}
-	if cfg.UID >= 0 {
-		sys.Credential = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID)}
-	}
+	sys := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID), Groups: []uint32{}}}
 	pid, err := syscall.ForkExec(path, cfg.Argv, &syscall.ProcAttr{
 		Dir: cfg.Dir, Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys,
 	})
@@ -134,66 +135,39 @@ func shimMain() int {
 }
 
 func shimSetup(cfg shimConfig) error {
+	for _, f := range cfg.Cgroups {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	if len(cfg.Cgroups) > 0 {
+		// The command sees its own cgroup as the root of the hierarchy.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("cgroup namespace: %w", err)
+		}
+	}
 	if !cfg.HostNetwork {
 		if err := unix.Setns(shimNetnsFD, unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("join network namespace: %w", err)
 		}
 		unix.Close(shimNetnsFD)
 	}
+	if cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+	}
 	// Our mounts must not propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	for _, dir := range cfg.Tmpfs {
-		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
-			return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
-		}
+	if err := buildRoot(cfg.Mounts); err != nil {
+		return fmt.Errorf("sandbox file system: %w", err)
 	}
-	for _, b := range cfg.Binds {
-		if underAny(b.Dst, cfg.Tmpfs) {
-			// Only inside our own tmpfs: never create anything on the host.
-			if err := mountPoint(b.Src, b.Dst); err != nil {
-				return err
-			}
-		}
-		if err := unix.Mount(b.Src, b.Dst, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind %s on %s: %w", b.Src, b.Dst, err)
-		}
-	}
-	// A /proc of our own PID namespace, so ps and pid files agree with kill.
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mount /proc: %w", err)
-	}
-	return nil
-}
-
-// mountPoint makes dst, a directory or an empty file as src is, to bind
-// src on.
-func mountPoint(src, dst string) error {
-	fi, err := os.Stat(src)
-	if err != nil {
+	if err := dropPrivileges(); err != nil {
 		return err
 	}
-	if fi.IsDir() {
-		return os.MkdirAll(dst, 0o755)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-func underAny(p string, dirs []string) bool {
-	for _, d := range dirs {
-		if rel, err := filepath.Rel(d, p); err == nil && !strings.HasPrefix(rel, "..") {
-			return true
-		}
-	}
-	return false
+	return installSeccomp()
 }
 
 // lookPath finds argv[0] as a shell would: a name with a slash relative to

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/tandem-dev/tandem"
 )
 
 // tracker is told of each process started and ended (a Sandbox, to end
@@ -21,9 +23,9 @@ type tracker interface {
 }
 
 // startShim starts cfg under the shim, in the network namespace ns, or in
-// the host's network if ns is nil. It returns once the command runs (or
-// could not be run: *startError).
-func startShim(cfg shimConfig, ns *os.File, stdin io.Reader, stdout, stderr io.Writer, t tracker) (*proc, error) {
+// the host's network if ns is nil, with files from fd shimFirstFile on. It
+// returns once the command runs (or could not be run: *startError).
+func startShim(cfg shimConfig, ns *os.File, files []*os.File, stdin io.Reader, stdout, stderr io.Writer, t tracker) (*proc, error) {
 	cfg.HostNetwork = ns == nil
 	js, err := json.Marshal(cfg)
 	if err != nil {
@@ -35,15 +37,16 @@ func startShim(cfg shimConfig, ns *os.File, stdin io.Reader, stdout, stderr io.W
 	}
 	defer rd.Close()
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{shimName},
-		Env:        []string{shimEnv + "=" + string(js)},
-		Stdin:      stdin,
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: []*os.File{ns, wr}, // shimNetnsFD (closed when nil), shimReportFD
+		Path:   "/proc/self/exe",
+		Args:   []string{shimName},
+		Env:    []string{shimEnv + "=" + string(js)},
+		Stdin:  stdin,
+		Stdout: stdout,
+		Stderr: stderr,
+		// shimNetnsFD (closed when nil), shimReportFD, then files.
+		ExtraFiles: append([]*os.File{ns, wr}, files...),
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 			// If tandem dies, even by SIGKILL, the shim dies, and with the
 			// init of its PID namespace gone the kernel ends the rest.
 			Pdeathsig: syscall.SIGKILL,
@@ -95,17 +98,29 @@ type Cmd struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Limits bound the command and everything it starts; zero: none.
+	Limits tandem.Limits
 }
 
 // Run runs c to completion in the host's network (a build step that fetches
-// packages, say), but as services run: in a PID namespace of its own under
-// tandem's init, so when it ends, is canceled, or tandem dies even by
+// packages, say), but sandboxed as services are, only in the host's
+// network: as a user of its own (allocated for the run), with no
+// capability, on a fresh root with the system read-only, a private /tmp and
+// an empty home, and c.Dir the one host directory it may write (idmapped:
+// what it writes belongs to the directory's owner); a .tandem data
+// directory inside it stays hidden. It runs in a PID namespace of its own
+// under tandem's init, so when it ends, is canceled, or tandem dies even by
 // SIGKILL, nothing it started lives on. A non-zero exit is a
 // *tandem.ExitError.
 func Run(ctx context.Context, c Cmd) error {
 	if len(c.Argv) == 0 {
 		return errors.New("run: empty command")
 	}
-	p, err := startShim(shimConfig{Argv: c.Argv, Env: c.Env, Dir: c.Dir, UID: -1, GID: -1}, nil, c.Stdin, c.Stdout, c.Stderr, nil)
+	b, err := newBuildBox(c)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	p, err := startShim(b.cfg, nil, b.plan.files, c.Stdin, c.Stdout, c.Stderr, nil)
 	return complete(ctx, p, err)
 }

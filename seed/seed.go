@@ -33,6 +33,10 @@ type Plan struct {
 	Seeder    *tandem.Service   // the service with x-tandem.seed
 	Databases []*tandem.Service // the database services it depends on
 	Key       string            // digest of what produces the snapshot
+	// WorkTree is what the seed commands may see of the host (a preview's
+	// checkout): the stack's directory, else the seeder's build context,
+	// if empty.
+	WorkTree string
 }
 
 // PlanFor returns the stack's seeding plan, or nil if no service seeds.
@@ -180,7 +184,14 @@ func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, dir str
 	for _, svc := range st.Services {
 		names = append(names, svc.Name)
 	}
-	sb, err := s.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: "seed-" + p.Key[:8], Services: names, DataDir: filepath.Join(work, "data"), Limits: s.Limits})
+	tree := p.WorkTree
+	for _, d := range []string{st.Dir, p.Seeder.Context} {
+		if tree == "" {
+			tree = d
+		}
+	}
+	sb, err := s.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: "seed-" + p.Key[:8], Services: names, DataDir: filepath.Join(work, "data"),
+		WorkTree: tree, Limits: s.Limits})
 	if err != nil {
 		return err
 	}

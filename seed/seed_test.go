@@ -114,7 +114,8 @@ func TestSnapshotIsMadeOnceAndRestores(t *testing.T) {
 	}
 
 	// A preview's instance starts from a copy.
-	sb, err := process.New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: "preview", Services: []string{"api", "db"}, DataDir: t.TempDir(), Restore: restore})
+	sb, err := process.New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: "preview", Services: []string{"api", "db"}, DataDir: t.TempDir(),
+		WorkTree: st.Service("api").Context, Restore: restore})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	Restore map[string]string
 	// Limits bound the instance as a whole (tandem.SandboxSpec.Limits).
 	Limits tandem.Limits
+	// WorkTree is the directory the services may see and write
+	// (tandem.SandboxSpec.WorkTree): the stack's directory if empty.
+	WorkTree string
 	// Routed are the ports the gateway sends traffic to, by service. A
 	// routed service without a healthcheck is Starting, not Running, until
 	// they accept connections: it is up when its routes work.
@@ -88,7 +91,12 @@ func (s *Supervisor) Up(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(s.opts.DataDir, "logs"), 0o700); err != nil {
 		return err
 	}
-	sb, err := s.opts.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: s.opts.Name, Services: names, DataDir: s.opts.DataDir, Restore: s.opts.Restore, Limits: s.opts.Limits})
+	tree := s.opts.WorkTree
+	if tree == "" {
+		tree = s.opts.Stack.Dir
+	}
+	sb, err := s.opts.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: s.opts.Name, Services: names, DataDir: s.opts.DataDir,
+		WorkTree: tree, Restore: s.opts.Restore, Limits: s.opts.Limits})
 	if err != nil {
 		return err
 	}

@@ -32,10 +32,15 @@ func (j journal) lines(t *testing.T) []string {
 	return strings.Fields(string(b))
 }
 
-// sh is a service running a shell script that may write to the journal as $J.
+// sh is a service running a shell script that may write to the journal as
+// $J: it runs in the journal's directory, the stack's work tree.
 func sh(name, script string, j journal) *tandem.Service {
+	dir := "/"
+	if j != "" {
+		dir = filepath.Dir(string(j))
+	}
 	return &tandem.Service{
-		Name: name, Context: "/", StopGrace: 5 * time.Second,
+		Name: name, Context: dir, StopGrace: 5 * time.Second,
 		Command:     []string{"sh", "-c", script},
 		Environment: map[string]string{"J": string(j)},
 	}
@@ -76,8 +81,14 @@ func run(t *testing.T, services ...*tandem.Service) (*Supervisor, *capture, erro
 	t.Helper()
 	slices.SortFunc(services, func(a, b *tandem.Service) int { return strings.Compare(a.Name, b.Name) })
 	out := &capture{}
+	dir := ""
+	for _, svc := range services {
+		if svc.Context != "/" {
+			dir = svc.Context
+		}
+	}
 	s := New(Options{
-		Stack:   &tandem.Stack{Name: "test", Services: services},
+		Stack:   &tandem.Stack{Name: "test", Services: services, Dir: dir},
 		Runtime: process.New(), Name: "t", DataDir: t.TempDir(), Output: out.add,
 	})
 	t.Cleanup(func() { s.Down(context.Background()) })
@@ -88,7 +99,7 @@ func run(t *testing.T, services ...*tandem.Service) (*Supervisor, *capture, erro
 
 func TestConditionsOrderTheStart(t *testing.T) {
 	j := journal(filepath.Join(t.TempDir(), "journal"))
-	ready := filepath.Join(t.TempDir(), "db-ready")
+	ready := filepath.Join(filepath.Dir(string(j)), "db-ready")
 	// db becomes healthy only after a while; migrate must wait for that,
 	// and api for migrate to complete.
 	db := healthy(sh("db", `echo start-db >> "$J"; sleep 0.6; touch `+ready+`; echo healthy-db >> "$J"; trap 'exit 0' TERM; while :; do sleep 0.1; done`, j), "test -e "+ready)
