@@ -111,13 +111,21 @@ func (m *Mirror) sync(ctx context.Context) error {
 }
 
 func (m *Mirror) fetch(ctx context.Context) error {
+	// A fetch checks what every worktree's HEAD names, and a worktree being
+	// added has a HEAD of zeros for a moment ("bad object
+	// worktrees/src/HEAD"): no worktree is added meanwhile.
+	unlock, err := m.lockWorktrees(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	// The URL comes from tandem's config each time, so a repository that
 	// moved is fetched from its new home; origin's URL is kept in step
 	// because submodules' relative URLs resolve against it.
 	if _, err := m.git("config", "--", "remote.origin.url", m.URL).run(ctx); err != nil {
 		return err
 	}
-	_, err := m.git(append([]string{"fetch", "--prune", "--quiet", "--", m.URL}, refspecs...)...).run(ctx)
+	_, err = m.git(append([]string{"fetch", "--prune", "--quiet", "--", m.URL}, refspecs...)...).run(ctx)
 	return err
 }
 
