@@ -2,12 +2,10 @@ package git
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/tandem-dev/tandem/internal/fsutil"
 )
 
 // A mirror has two locks, so that checkouts need not wait for a fetch:
@@ -21,7 +19,7 @@ func (m *Mirror) lockWorktrees(ctx context.Context) (unlock func(), err error) {
 	return lock(ctx, m.worktrees, m.Dir+".worktrees.lock")
 }
 
-// lock takes sem against goroutines of this process, then an flock on file
+// lock takes sem against goroutines of this process, then a file lock on file
 // against other processes (a second tandem on the same data directory, or
 // one that has not finished dying). Both waits end with ctx. The file
 // stays; removing it would race with the next process to open it.
@@ -38,31 +36,13 @@ func lock(ctx context.Context, sem chan struct{}, file string) (unlock func(), e
 		return nil, err
 	}
 	// Go opens files close-on-exec, so git never inherits the lock.
-	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	l, err := fsutil.Lock(ctx, file, false)
 	if err != nil {
 		release()
 		return nil, err
 	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			release()
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			release()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 	return func() {
-		f.Close() // closing the only descriptor releases the flock
+		l.Unlock()
 		release()
 	}, nil
 }

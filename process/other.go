@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os/exec"
+	"runtime"
 
 	"github.com/tandem-dev/tandem"
 )
@@ -20,14 +21,22 @@ func New() *Runtime           { return &Runtime{} }
 func Init()                   {}
 func (*Runtime) Name() string { return "process" }
 
-func (*Runtime) Check(svc *tandem.Service) error { return errUnsupported() }
+// Check has nothing to say about a service: no service can run here, and
+// Available says so once, rather than once per service.
+func (*Runtime) Check(svc *tandem.Service) error { return nil }
+
+// Available reports that the process runtime cannot run here, and what will.
+func Available() error { return errUnsupported() }
 
 func (*Runtime) NewSandbox(context.Context, tandem.SandboxSpec) (tandem.Sandbox, error) {
 	return nil, errUnsupported()
 }
 
 func errUnsupported() error {
-	return tandem.Errorf(tandem.EUNSUPPORTED, "the process runtime needs Linux network namespaces; use the docker runtime on this system")
+	return tandem.Errorf(tandem.EUNSUPPORTED,
+		"the process runtime runs each stack instance in Linux network namespaces, which %s does not have: "+
+			"here the docker runtime (Docker Desktop) will run stacks instead, and this version of tandem does not have it yet; "+
+			"run tandem on Linux, or in a Linux virtual machine", runtime.GOOS)
 }
 
 // Cmd is a command Run runs.

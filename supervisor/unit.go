@@ -9,10 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/internal/logwriter"
@@ -305,18 +302,4 @@ func (u *unit) stop(ctx context.Context) {
 		defer u.mu.Unlock()
 		return u.gen != gen || !st.State.up()
 	})
-}
-
-func stopSignal(name string) syscall.Signal {
-	if name == "" {
-		return syscall.SIGTERM
-	}
-	n := strings.ToUpper(name)
-	if !strings.HasPrefix(n, "SIG") {
-		n = "SIG" + n
-	}
-	if s := unix.SignalNum(n); s != 0 {
-		return s
-	}
-	return syscall.SIGTERM
 }

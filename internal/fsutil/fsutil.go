@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // Options change how CopyTree copies.
@@ -140,14 +139,4 @@ func copyFile(src, dst string, info fs.FileInfo) error {
 		return err
 	}
 	return out.Close()
-}
-
-// lchown keeps the owner where this process may set it (as root), and lets
-// it be otherwise.
-func lchown(target string, info fs.FileInfo) error {
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok || os.Geteuid() != 0 {
-		return nil
-	}
-	return os.Lchown(target, int(st.Uid), int(st.Gid))
 }

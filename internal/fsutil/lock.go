@@ -5,26 +5,24 @@ import (
 	"errors"
 	"os"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// FileLock is a held flock(2) lock: between processes, and between
-// goroutines that each take it (each Lock opens the file anew).
+// ErrLocked is TryLock's error when another holds the lock.
+var ErrLocked = errors.New("locked by another process")
+
+// FileLock is a held lock on a file (flock(2) on Unix, LockFileEx on
+// Windows): between processes, and between goroutines that each take it
+// (each Lock opens the file anew). Lock files are their owner's alone.
 type FileLock struct{ f *os.File }
 
 // TryLock takes the lock on path at once, shared or exclusive, or fails
-// (with unix.EWOULDBLOCK when another holds it).
+// (with ErrLocked when another holds it).
 func TryLock(path string, shared bool) (*FileLock, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	how := unix.LOCK_EX
-	if shared {
-		how = unix.LOCK_SH
-	}
-	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+	if err := lockFile(f, shared, false); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -38,22 +36,22 @@ func Lock(ctx context.Context, path string, shared bool) (*FileLock, error) {
 		if err == nil {
 			return l, nil
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
+		if !errors.Is(err, ErrLocked) {
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // Share turns an exclusive lock into a shared one, without letting go.
-func (l *FileLock) Share() error { return unix.Flock(int(l.f.Fd()), unix.LOCK_SH) }
+func (l *FileLock) Share() error { return lockFile(l.f, true, true) }
 
 // Unlock lets go of the lock.
 func (l *FileLock) Unlock() {
-	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	unlockFile(l.f)
 	l.f.Close()
 }
