@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -29,6 +30,9 @@ type exchange struct {
 	bytes  int64
 	err    error  // why the gateway answered for the service: logged as a warning
 	kind   string // the upstream error kind reported to the Observer
+
+	principal  string // who the site's Gate let in, for the log
+	generation int
 
 	mu     sync.Mutex
 	conn   net.Conn           // the upstream connection in use
@@ -181,6 +185,12 @@ func (x *exchange) finish() {
 				slog.Int64("bytes", x.bytes),
 				slog.String("client", x.client),
 			}
+			if x.principal != "" {
+				attrs = append(attrs, slog.String("principal", x.principal))
+			}
+			if x.generation > 0 {
+				attrs = append(attrs, slog.Int("generation", x.generation))
+			}
 			if level == slog.LevelWarn {
 				attrs = append(attrs, slog.String("error", x.err.Error()))
 			}
@@ -194,7 +204,7 @@ func (x *exchange) finish() {
 	x.watch.conn = nil
 	x.mu.Unlock()
 	x.g, x.site, x.route, x.up = nil, nil, nil, nil
-	x.method, x.path, x.client, x.kind = "", "", "", ""
+	x.method, x.path, x.client, x.kind, x.principal, x.generation = "", "", "", "", "", 0
 	x.status, x.bytes, x.err = 0, 0, nil
 	exchanges.Put(x)
 }
@@ -211,14 +221,17 @@ func methodLabel(m string) string {
 
 // decision is what becomes of a request: an answer given at once, a
 // failure (the service cannot take it), a redirect (the prefix without its
-// slash), or its route, and the path to forward.
+// slash), a Gate's Handler, or its route, and the path to forward.
 type decision struct {
 	answer   *answer
 	failure  *failure
 	redirect string
+	handler  http.Handler
+	client   netip.Addr // for handler
 	clean    string
 	changed  bool
 	host     []byte // the host routed by, forwarded as Host and X-Forwarded-Host
+	cookie   string // the Gate's cookie, kept from the service
 }
 
 // resolve decides what becomes of r, whatever front-end (fasthttp or
@@ -239,6 +252,14 @@ func (x *exchange) resolve(t *table, r *request) decision {
 		return decision{answer: &notStarted}
 	case x.site == nil:
 		return decision{answer: &notFound}
+	}
+	var cookie string
+	if gate := x.site.gate; gate != nil {
+		var h http.Handler
+		var client netip.Addr
+		if h, client, cookie = x.runGate(gate, r, host); h != nil {
+			return decision{handler: h, client: client, host: host}
+		}
 	}
 	p, ok := decodePath(r.tg.path)
 	if !ok {
@@ -262,5 +283,5 @@ func (x *exchange) resolve(t *table, r *request) decision {
 			return decision{failure: x.fail(failure{http.StatusServiceUnavailable, publicMessage(err), ""}, err)}
 		}
 	}
-	return decision{clean: clean, changed: changed, host: host}
+	return decision{clean: clean, changed: changed, host: host, cookie: cookie}
 }

@@ -20,16 +20,19 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 
 	// r's strings view the request's own buffer: valid until its
 	// request-target is rewritten below.
+	peer := peerOf(ctx.RemoteAddr())
 	r := request{
 		tg:      splitTarget(b2s(req.Header.RequestURI())),
 		host:    req.Header.Host(),
 		head:    scanHead(req.Header.RawHeaders()),
+		hdr:     (*fastHeaders)(&req.Header),
+		peer:    peer,
+		tls:     ctx.IsTLS(),
 		chunked: req.Header.ContentLength() == -1,
 		http10:  !req.Header.IsHTTP11(),
 		connect: req.Header.IsConnect(),
 	}
 	tg := r.tg
-	peer := peerOf(ctx.RemoteAddr())
 	if g.log != nil {
 		x.path = strings.Clone(tg.path)
 		x.client = g.clientIP(peer, req.Header.PeekAll("X-Forwarded-For"))
@@ -48,6 +51,9 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 		resp.SetStatusCode(http.StatusMovedPermanently)
 		x.status = http.StatusMovedPermanently
 		x.finishFast(ctx)
+		return
+	case d.handler != nil:
+		x.serveHandlerFast(ctx, d.handler, d, r.chunked)
 		return
 	}
 	if tg.absolute {
@@ -76,7 +82,7 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 		x.uri = uri
 		req.Header.SetRequestURIBytes(uri)
 	}
-	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: ctx.IsTLS(), host: host}, upgrade, r.head.special)
+	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: ctx.IsTLS(), host: host}, upgrade, r.head.special, d.cookie)
 
 	x.watchClient(ctx.Conn())
 	b, f := x.send(req, resp, body, req.Header.IsHead())

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -158,8 +159,15 @@ func dropConnectionHeaders(h interface{ Del(string) }, values [][]byte, keepUpgr
 // hop-by-hop headers out (the upgrade of a tunnel kept), forwarding
 // headers set, HTTP/1.1 whatever the client spoke.
 //
-// special says which kinds of header the request may hold (see scanHead).
-func (g *Gateway) prepareRequest(h *fasthttp.RequestHeader, c clientInfo, upgrade bool, special int) {
+// special says which kinds of header the request may hold (see scanHead);
+// cookie names a gate's cookie to remove ("": none).
+func (g *Gateway) prepareRequest(h *fasthttp.RequestHeader, c clientInfo, upgrade bool, special int, cookie string) {
+	if special&gateHeaders != 0 {
+		dropGateHeaders(h)
+	}
+	if cookie != "" {
+		dropCookie(h, cookie)
+	}
 	if special&hopByHop != 0 {
 		dropConnectionHeaders(h, h.PeekAll("Connection"), upgrade)
 		for _, k := range hopHeaders {
@@ -190,8 +198,9 @@ func (g *Gateway) prepareRequest(h *fasthttp.RequestHeader, c clientInfo, upgrad
 
 // Kinds of header scanHead finds.
 const (
-	hopByHop   = 1 << iota // Connection, Keep-Alive, Proxy-*, TE, Trailer, Upgrade, Expect, HTTP2-Settings
-	forwarding             // X-Forwarded-*, X-Real-IP, Forwarded
+	hopByHop    = 1 << iota // Connection, Keep-Alive, Proxy-*, TE, Trailer, Upgrade, Expect, HTTP2-Settings
+	forwarding              // X-Forwarded-*, X-Real-IP, Forwarded
+	gateHeaders             // X-Tandem-*: tandem's own, never a client's
 )
 
 // headInfo is what one pass over a raw HTTP/1 request head finds.
@@ -247,6 +256,8 @@ func scanHead(raw []byte) headInfo {
 		case 'x', 'f':
 			if hasPrefixFold(name, "x-forwarded-") || hasPrefixFold(name, "x-real-ip") || hasPrefixFold(name, "forwarded") {
 				hi.special |= forwarding
+			} else if isGateHeader(name) {
+				hi.special |= gateHeaders
 			}
 		}
 	}
@@ -259,6 +270,9 @@ type request struct {
 	tg      target
 	host    []byte // the Host header (HTTP/1) or :authority (HTTP/2)
 	head    headInfo
+	hdr     headerSource // the header fields, for a Gate
+	peer    netip.Addr
+	tls     bool
 	chunked bool // the body's framing is chunked
 	http10  bool
 	connect bool

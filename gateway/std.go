@@ -25,12 +25,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// net/http has checked the framing and, on HTTP/1, the Host lines
 	// already; r.Host is the target's authority for an absolute-form one.
-	in := request{tg: splitTarget(uri), host: s2b(r.Host), head: headInfo{special: hopByHop | forwarding, hosts: 1}, connect: r.Method == http.MethodConnect}
-	tg := in.tg
 	var peer netip.Addr
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		peer = ap.Addr().Unmap()
 	}
+	in := request{tg: splitTarget(uri), host: s2b(r.Host), head: headInfo{special: hopByHop | forwarding, hosts: 1},
+		hdr: stdHeaders(r.Header), peer: peer, tls: r.TLS != nil, connect: r.Method == http.MethodConnect}
+	tg := in.tg
 	if g.log != nil {
 		x.path = tg.path
 		x.client = g.clientIP(peer, headerBytes(r.Header["X-Forwarded-For"]))
@@ -49,6 +50,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMovedPermanently)
 		x.status = http.StatusMovedPermanently
 		x.finish()
+		return
+	case d.handler != nil:
+		x.serveHandlerStd(w, r, d.handler, d)
 		return
 	}
 	host := d.host
@@ -80,7 +84,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Header.SetContentLength(int(r.ContentLength))
 	}
 	upgrade := r.ProtoMajor == 1 && upgradeRequested(&req.Header)
-	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: r.TLS != nil, host: host}, upgrade, in.head.special)
+	g.prepareRequest(&req.Header, clientInfo{peer: peer, tls: r.TLS != nil, host: host}, upgrade, in.head.special, d.cookie)
 
 	stop := context.AfterFunc(r.Context(), x.abortFunc())
 	defer stop()
@@ -182,13 +186,14 @@ func (b h1Body) Read(p []byte) (int, error) {
 }
 
 // copyRequestHeader copies a net/http request's headers into a fasthttp
-// one. Cookie goes in raw: fasthttp would parse and re-serialise it.
+// one, but for a client's X-Tandem-* ones. Cookie goes in raw: fasthttp
+// would parse and re-serialise it.
 func copyRequestHeader(dst *fasthttp.RequestHeader, src http.Header) {
 	for k, vs := range src {
-		switch k {
-		case "Host", "Content-Length", "Transfer-Encoding":
+		switch {
+		case k == "Host", k == "Content-Length", k == "Transfer-Encoding", isGateHeader(k):
 			continue
-		case "Cookie":
+		case k == "Cookie":
 			dst.DisableSpecialHeader()
 			for _, v := range vs {
 				dst.Add(k, v)

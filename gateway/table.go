@@ -11,10 +11,10 @@ import (
 // Site is one stack instance behind the gateway: "local" under tandem up,
 // "pr-7" under tandem serve.
 //
-// Set reads Routes each time it is called; Name, Dial and Ready must not
-// change once a Site has been Set. Passing the same *Site to a later Set
-// keeps its upstream connections and passive-health state, and, while its
-// Routes are unchanged, its compiled routes and error pages.
+// Set reads Routes each time it is called; Name, Dial, Ready and Gate
+// must not change once a Site has been Set. Passing the same *Site to a
+// later Set keeps its upstream connections and passive-health state, and,
+// while its Routes are unchanged, its compiled routes and error pages.
 type Site struct {
 	Name   string // for logs and metrics
 	Routes []tandem.Route
@@ -29,6 +29,10 @@ type Site struct {
 	// starting"). It runs on every request, so it must be cheap. nil means
 	// always try the service.
 	Ready func(service string) error
+
+	// Gate, when set, decides first whether a request may reach the site
+	// at all (see Gate): nil lets every request through at no cost.
+	Gate Gate
 }
 
 // Table is what the gateway serves, swapped as a whole by Set. A request's
