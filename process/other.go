@@ -47,6 +47,7 @@ type Cmd struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	Limits tandem.Limits // not applied off Linux
 }
 
 // Run runs c to completion: off Linux, a plain child process.
