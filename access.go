@@ -2,6 +2,10 @@ package tandem
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
 	"strings"
 	"time"
 )
@@ -33,6 +37,35 @@ func ParseRole(s string) (Role, error) {
 
 // AllRepos is the repository name a grant or token uses to mean every one.
 const AllRepos = "*"
+
+// PreviewAccess says who may open a repository's previews.
+type PreviewAccess string
+
+const (
+	AccessPrivate PreviewAccess = "private" // people with a role in the repository, share links, the bypass token
+	AccessPublic  PreviewAccess = "public"  // whoever knows the URL
+)
+
+// ParsePreviewAccess reads an access setting; "" is "not said".
+func ParsePreviewAccess(s string) (PreviewAccess, error) {
+	switch a := PreviewAccess(s); a {
+	case "", AccessPrivate, AccessPublic:
+		return a, nil
+	}
+	return "", Errorf(EINVALID, "access %q: want private or public", s)
+}
+
+// EffectiveAccess is a preview's access from its repository's setting (in
+// tandem.yaml) and its stack file's (x-tandem.preview.access): public only
+// when the repository says public and the stack does not say private. The
+// stack file comes from the pull request, so it may close a preview, never
+// open one.
+func EffectiveAccess(repo, stack PreviewAccess) PreviewAccess {
+	if repo == AccessPublic && stack != AccessPrivate {
+		return AccessPublic
+	}
+	return AccessPrivate
+}
 
 // Person is someone tandem knows: signed in with single sign-on, or
 // confirmed an email address with a one-time code.
@@ -89,13 +122,31 @@ func (g Grant) Matches(p *Person) bool {
 	return false
 }
 
+// ResolveRoles returns p's roles by repository (AllRepos for all) from the
+// grants that match p, the highest where several do: the roles of a signed-in
+// person, and of a token of a person's own, at the time of asking.
+func ResolveRoles(grants []Grant, p *Person) map[string]Role {
+	roles := map[string]Role{}
+	for _, g := range grants {
+		if g.Matches(p) && roleRank[g.Role] > roleRank[roles[g.Repo]] {
+			roles[g.Repo] = g.Role
+		}
+	}
+	return roles
+}
+
 // Token is an API token. Only a hash of its secret is kept; the secret is
 // shown once, when it is made.
+//
+// A token has a role in a repository (or AllRepos), or, made by `tandem
+// login`, belongs to a person (PersonID) and has no role of its own: it acts
+// with that person's roles as the grants give them when it is used.
 type Token struct {
 	ID        string    `json:"id"` // "t_...": names it in lists, logs and events
 	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
-	Repo      string    `json:"repo"` // the repository it acts in, or AllRepos
+	Role      Role      `json:"role,omitempty"`
+	Repo      string    `json:"repo,omitempty"` // the repository it acts in, or AllRepos
+	PersonID  string    `json:"person_id,omitempty"`
 	CreatedBy string    `json:"created_by"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"` // zero: never
@@ -106,6 +157,73 @@ type Token struct {
 // Valid reports whether the token may be used at now.
 func (t *Token) Valid(now time.Time) bool {
 	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
+}
+
+// TokenPrincipal is who presents the API token secret at now: the token's
+// principal, or a person's (with their roles from the grants now) for a
+// token of a person's own. EUNAUTHORIZED for an unknown, revoked or expired
+// token; the message names the token by its ID, never by its secret. It
+// records the use, coarsely: last-used once a minute, and a "token.used"
+// event at the first use and after an hour unused.
+func TokenPrincipal(ctx context.Context, s AccessStore, secret string, now time.Time) (*Principal, error) {
+	t, err := s.TokenByHash(ctx, HashSecret(secret))
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		return nil, Errorf(EUNAUTHORIZED, "unknown API token")
+	case err != nil:
+		return nil, err
+	case !t.RevokedAt.IsZero():
+		return nil, Errorf(EUNAUTHORIZED, "API token %s was revoked", t.ID)
+	case !t.Valid(now):
+		return nil, Errorf(EUNAUTHORIZED, "API token %s expired at %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	p := &Principal{Kind: PrincipalToken, Token: t, Roles: map[string]Role{t.Repo: t.Role}}
+	if t.PersonID != "" {
+		person, err := s.Person(ctx, t.PersonID)
+		if err != nil {
+			return nil, err
+		}
+		grants, err := s.Grants(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p = &Principal{Kind: PrincipalPerson, Person: person, Token: t, Roles: ResolveRoles(grants, person), Method: "token"}
+	}
+	if now.Sub(t.LastUsed) >= time.Minute {
+		if err := s.TouchToken(ctx, t.ID, now); err != nil {
+			return nil, err
+		}
+		if now.Sub(t.LastUsed) >= time.Hour {
+			if _, err := s.AddAccessEvent(ctx, AccessEvent{Kind: "token.used", Actor: p.String(), Repo: t.Repo, Subject: t.ID}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p, nil
+}
+
+// HashSecret is how a secret tandem hands out (a token, a cookie's value,
+// a share link's key, a one-time code) is kept and looked up: its SHA-256.
+// A lookup by hash takes no time that depends on how much of a guess is right.
+func HashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// NewSecret returns prefix and 32 random bytes, base64url: a token's or a
+// cookie's secret. The prefix lets secret scanners recognise it.
+func NewSecret(prefix string) string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewID returns prefix and 16 random characters (80 bits): a record's ID
+// ("t_...", "p_..."), which is shown and is no secret.
+func NewID(prefix string) string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return prefix + strings.ToLower(base32.StdEncoding.EncodeToString(b))
 }
 
 // ShareLink lets one person, by email address, open one preview, after a
@@ -145,6 +263,44 @@ type Session struct {
 	AuthTime  time.Time `json:"auth_time"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// DeviceAuth is a pending `tandem login`, as the OAuth 2.0 device
+// authorization grant (RFC 8628) has it: the CLI polls with a device code
+// (kept hashed), the person enters or confirms the user code on tandem's
+// auth host, signs in there and approves, and the CLI's next poll gets a
+// token of the person's own.
+type DeviceAuth struct {
+	// UserCode is what the person types or confirms: eight letters, shown
+	// "BCDF-GHJK". Lookups ignore case, dashes and spaces.
+	UserCode  string    `json:"user_code"`
+	Client    string    `json:"client"` // what asked, as it says: "tandem CLI on build-7"
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// PersonID is who approved it, at ApprovedAt; DeniedAt is when the
+	// person said it was not theirs. Both zero while pending.
+	PersonID   string    `json:"person_id,omitempty"`
+	ApprovedAt time.Time `json:"approved_at,omitzero"`
+	DeniedAt   time.Time `json:"denied_at,omitzero"`
+}
+
+// DeviceVerificationPath is where, on tandem's auth host, a person enters a
+// `tandem login`'s user code (RFC 8628's verification_uri); "?code=USER-CODE"
+// fills it in.
+const DeviceVerificationPath = "/device"
+
+// AccessEvent is a change of who may do what, or a use of it: a sign-in, a
+// token made, used or revoked, a grant added or removed, a share link made
+// or tried. Kinds are "thing.verb": "token.created", "grant.removed".
+type AccessEvent struct {
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Actor   string    `json:"actor"` // who did it: Principal.String(), or "tandem"
+	Repo    string    `json:"repo,omitempty"`
+	Preview string    `json:"preview,omitempty"`
+	Subject string    `json:"subject,omitempty"` // what it is about: a token's or grant's ID, an email address
+	Detail  string    `json:"detail,omitempty"`  // for people; never a secret
 }
 
 // PrincipalKind says what stands behind a request.
@@ -240,6 +396,7 @@ type AccessStore interface {
 	TouchToken(ctx context.Context, id string, at time.Time) error
 
 	PutSession(ctx context.Context, s *Session, hash []byte) error
+	// SessionByHash returns a live session: an expired one is ENOTFOUND.
 	SessionByHash(ctx context.Context, hash []byte) (*Session, error)
 	DeleteSession(ctx context.Context, id string) error
 
@@ -260,4 +417,23 @@ type AccessStore interface {
 	// UseCode reports whether hash is key's live code, and consumes it if
 	// so. Wrong tries count; after max of them the code is gone.
 	UseCode(ctx context.Context, key string, hash []byte, max int, at time.Time) (bool, error)
+
+	// PutDevice stores a new pending login with the hash of its device code.
+	PutDevice(ctx context.Context, d *DeviceAuth, hash []byte) error
+	// DeviceByUserCode returns the live login a user code names (ENOTFOUND
+	// for none, or an expired one).
+	DeviceByUserCode(ctx context.Context, userCode string) (*DeviceAuth, error)
+	// ApproveDevice and DenyDevice record the person's answer to the login
+	// userCode names: ENOTFOUND if none is live, ECONFLICT if answered.
+	ApproveDevice(ctx context.Context, userCode, personID string, at time.Time) error
+	DenyDevice(ctx context.Context, userCode string, at time.Time) error
+	// TakeDevice returns the live login of a device code's hash as it is,
+	// and removes it once answered, so that an approval yields one token.
+	TakeDevice(ctx context.Context, hash []byte, at time.Time) (*DeviceAuth, error)
+
+	// AddAccessEvent appends an event, setting its ID, and its time if zero.
+	AddAccessEvent(ctx context.Context, e AccessEvent) (AccessEvent, error)
+	// AccessEvents returns the events with an ID above after, oldest first,
+	// at most limit (0: all).
+	AccessEvents(ctx context.Context, after int64, limit int) ([]AccessEvent, error)
 }

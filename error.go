@@ -13,6 +13,7 @@ const (
 	ECONFLICT     = "conflict"     // the thing exists or is in the wrong state
 	EUNAVAILABLE  = "unavailable"  // a service is down or not ready yet
 	EUNAUTHORIZED = "unauthorized" // the caller did not say who it is, or not well enough
+	EFORBIDDEN    = "forbidden"    // the caller is known, and may not do this
 	ETIMEOUT      = "timeout"      // an upstream did not answer in time
 	EUNSUPPORTED  = "unsupported"  // the runtime cannot do this here
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
@@ -84,6 +85,8 @@ func HTTPStatus(code string) int {
 		return http.StatusNotImplemented
 	case EUNAUTHORIZED:
 		return http.StatusUnauthorized
+	case EFORBIDDEN:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

@@ -282,6 +282,9 @@ type PreviewSettings struct {
 	Domain  string        // previews answer at NAME.Domain
 	TTL     time.Duration // zero: no expiry
 	Secrets []string      // variables generated once per preview, never logged
+	// Access is the stack's own say on who may open its previews; see
+	// EffectiveAccess for how it meets the repository's. "": not said.
+	Access PreviewAccess `json:",omitempty"`
 }
 
 // Pos is a place in a stack file. Line 0 means "somewhere in File".
