@@ -19,7 +19,7 @@ const Extension = "x-tandem"
 var (
 	stackKeys   = []string{"preview", "routes"}
 	routeKeys   = []string{"error_page", "errors", "path", "strip_prefix", "to"}
-	previewKeys = []string{"domain", "secrets", "ttl"}
+	previewKeys = []string{"access", "domain", "secrets", "ttl"}
 	serviceKeys = []string{"build", "command", "seed"}
 
 	varName     = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
@@ -144,6 +144,15 @@ func (d *decoder) preview(v any, path string) tandem.PreviewSettings {
 				d.fail(path+".ttl", "preview ttl %q is not a duration, like \"72h\"", s)
 			}
 			p.TTL = time.Duration(dur)
+		}
+	}
+	if v, ok := m["access"]; ok {
+		if s, ok := d.str(v, path+".access", "preview access"); ok {
+			a, err := tandem.ParsePreviewAccess(s)
+			if err != nil || a == "" {
+				d.fail(path+".access", "preview access must be private or public, not %q", s)
+			}
+			p.Access = a
 		}
 	}
 	if v, ok := m["secrets"]; ok && v != nil {

@@ -131,6 +131,16 @@ func TestLoadXTandemErrors(t *testing.T) {
 			want: `compose.yml:3: preview domain "https://previews.example.com" must be a host name, like previews.example.com`,
 		},
 		{
+			name: "access",
+			file: withXTandem("  preview:", "    access: internal"),
+			want: `compose.yml:3: preview access must be private or public, not "internal"`,
+		},
+		{
+			name: "access not a string",
+			file: withXTandem("  preview:", "    access: [public]"),
+			want: `compose.yml:3: preview access must be a string, not a list`,
+		},
+		{
 			name: "secret name",
 			file: withXTandem("  preview:", "    secrets:", "      - DJANGO_SECRET_KEY", "      - api-key"),
 			want: `compose.yml:5: preview secret "api-key" is not a variable name ([A-Z_][A-Z0-9_]*)`,
@@ -230,8 +240,19 @@ func TestLoadRouteDefaults(t *testing.T) {
 	if !reflect.DeepEqual(st.Routes, want) {
 		t.Errorf("Routes:\n got %+v\nwant %+v", st.Routes, want)
 	}
-	if st.Preview.TTL != 0 || st.Preview.Domain != "" || st.Preview.Secrets != nil {
+	if st.Preview.TTL != 0 || st.Preview.Domain != "" || st.Preview.Secrets != nil || st.Preview.Access != "" {
 		t.Errorf("Preview = %+v, want zero", st.Preview)
+	}
+}
+
+// The stack's access is read as written; what it means beside the
+// repository's is tandem.EffectiveAccess's to say.
+func TestLoadPreviewAccess(t *testing.T) {
+	for _, want := range []tandem.PreviewAccess{tandem.AccessPrivate, tandem.AccessPublic} {
+		stackDir(t, map[string]string{"compose.yml": withXTandem("  preview:", "    access: "+string(want))})
+		if st := mustLoad(t, Options{}); st.Preview.Access != want {
+			t.Errorf("access %s: got %q", want, st.Preview.Access)
+		}
 	}
 }
 
