@@ -25,9 +25,11 @@ test: deps vet ## run the whole test suite (as root: it makes network namespaces
 stress: deps vet ## run the whole suite STRESS_RUNS times (5) in a row while stress-ng loads every core
 	$(SUDO) env GO=$(GO) scripts/stress
 
-vet: ## gofmt and go vet
+vet: ## gofmt, go vet, and builds of cmd/tandem for macOS and Windows
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/tandem
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/tandem
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
