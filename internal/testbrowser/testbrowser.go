@@ -1,0 +1,142 @@
+// Package testbrowser starts a headless Chromium for tests, driven by
+// chromedp: a profile of its own, no network beyond what the test maps.
+package testbrowser
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// candidates are where Debian installs Chromium; TANDEM_CHROMIUM wins.
+var candidates = []string{"/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium-headless-shell", "/usr/lib/chromium/chromium", "/usr/bin/chromium"}
+
+// Path returns Chromium's binary, or "" when there is none.
+func Path() string {
+	if p := os.Getenv("TANDEM_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, p := range candidates {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// Options shape the browser.
+type Options struct {
+	// HostRules are Chromium's --host-resolver-rules: "MAP
+	// *.previews.example.com 127.0.0.1" sends every preview's host name to
+	// the gateway, as DNS would.
+	HostRules string
+}
+
+// New starts a browser for the test and returns the context its tab runs
+// in (each chromedp.Run in it acts in that one tab), ended with the test.
+func New(t testing.TB, o Options) context.Context {
+	t.Helper()
+	path := Path()
+	if path == "" {
+		t.Fatal("no Chromium: install chromium-headless-shell, or set TANDEM_CHROMIUM")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Plain http stays plain: a preview's host on a test port.
+		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,Translate"),
+	}
+	if o.HostRules != "" {
+		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostRules))
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// Start it now, so a broken browser fails here and not mid-test. (The
+	// browser lives as long as the context of its first run: this one.)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	return ctx
+}
+
+// Do runs steps in the browser's tab, failing the test after a minute
+// with where the browser was and what it showed.
+func Do(t testing.TB, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(c, steps...); err != nil {
+		loc, text := where(ctx)
+		t.Fatalf("browser at %s: %v\npage: %.600s", loc, err, text)
+	}
+}
+
+// where says where the browser is, for a failure.
+func where(ctx context.Context) (string, string) {
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(c, chromedp.Location())
+	text, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
+	return loc, text
+}
+
+// Open navigates to url and returns the page's location and text once its
+// body is there.
+func Open(t testing.TB, ctx context.Context, url string) (location, text string) {
+	t.Helper()
+	Do(t, ctx, chromedp.Navigate(url))
+	return Page(t, ctx)
+}
+
+// Page returns the current location and the text of the page's body.
+func Page(t testing.TB, ctx context.Context) (location, text string) {
+	t.Helper()
+	Do(t, ctx, chromedp.WaitReady(chromedp.CSS("body")))
+	location, text = where(ctx)
+	return location, text
+}
+
+// Cookie is a cookie the browser keeps.
+type Cookie struct {
+	Name, Value, Domain, Path string
+	HTTPOnly, Secure          bool
+	SameSite                  string // "lax", "strict", "none", or "" when unset
+}
+
+// Cookies returns the cookies the browser would send to url.
+func Cookies(t testing.TB, ctx context.Context, url string) []Cookie {
+	t.Helper()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+	if err != nil {
+		t.Fatalf("cookies of %s: %v", url, err)
+	}
+	var out []Cookie
+	for _, c := range res.Cookies {
+		out = append(out, Cookie{Name: c.Name, Value: c.Value, Domain: c.Domain, Path: c.Path, HTTPOnly: c.HTTPOnly,
+			Secure: c.Secure, SameSite: strings.ToLower(c.SameSite.String())})
+	}
+	return out
+}
