@@ -113,9 +113,14 @@ func (d *decoder) readDockerfile(s types.ServiceConfig, svc *tandem.Service) (im
 		}
 		at, svc.Dockerfile = func(n int) tandem.Pos { return tandem.Pos{File: shown, Line: n} }, shown
 	}
-	img, err := dockerfile.Parse(bytes.NewReader(src), dockerfile.Options{
-		Target: s.Build.Target, Args: buildArgs(s.Build.Args), Context: os.DirFS(svc.Context),
-	})
+	// The context is looked at through an os.Root: a symlink in it cannot
+	// make tandem look outside (os.DirFS would follow it).
+	opts := dockerfile.Options{Target: s.Build.Target, Args: buildArgs(s.Build.Args)}
+	if root, err := os.OpenRoot(svc.Context); err == nil {
+		defer root.Close()
+		opts.Context = root.FS()
+	}
+	img, err := dockerfile.Parse(bytes.NewReader(src), opts)
 	var e *dockerfile.Error
 	switch {
 	case errors.As(err, &e) && e.Target:

@@ -195,7 +195,8 @@ func accessLogWriter(where string, stdout io.Writer) (io.Writer, func(), error) 
 		w := logwriter.New(stdout)
 		return w, func() { w.Flush() }, nil
 	}
-	f, err := os.OpenFile(where, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// Who visited what is for the operator alone.
+	f, err := os.OpenFile(where, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("access log: %w", err)
 	}
