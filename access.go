@@ -122,6 +122,19 @@ func (g Grant) Matches(p *Person) bool {
 	return false
 }
 
+// String says what g gives, for people and events: "viewer in shop to
+// domain corp.example".
+func (g Grant) String() string {
+	who := "email " + g.Email
+	switch {
+	case g.Domain != "":
+		who = "domain " + g.Domain
+	case g.Group != "":
+		who = "group " + g.Group
+	}
+	return string(g.Role) + " in " + g.Repo + " to " + who
+}
+
 // ResolveRoles returns p's roles by repository (AllRepos for all) from the
 // grants that match p, the highest where several do: the roles of a signed-in
 // person, and of a token of a person's own, at the time of asking.
