@@ -62,6 +62,7 @@ CREATE TABLE events (
 ) STRICT;
 CREATE INDEX events_by_preview ON events (preview, id);
 `,
+	auditSchema, // 2: the audit log, in audit.go
 }
 
 // migrate brings the database up to len(migrations), one transaction per

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,8 +80,8 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 
 	bad := append(migrations[:len(migrations):len(migrations)],
 		`CREATE TABLE half (x INTEGER); INSERT INTO no_such_table VALUES (1);`)
-	if _, err := open(path, bad); err == nil || !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("open with a failing migration: %v, want an error naming version 2", err)
+	if _, err := open(path, bad); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("version %d", len(bad))) {
+		t.Fatalf("open with a failing migration: %v, want an error naming version %d", err, len(bad))
 	}
 
 	db, err = Open(path)
