@@ -49,11 +49,11 @@ type Config struct {
 	Scheme   string
 	Port     string
 
-	OIDC   *OIDCConfig    // nil: no single sign-on
-	Mail   Mailer         // nil: no emailed codes (share links need them, unless TOTP)
-	OAuth  []OAuthRelay   // providers whose callbacks are relayed to previews
+	OIDC   *OIDCConfig     // nil: no single sign-on
+	Mail   Mailer          // nil: no emailed codes (share links need them, unless TOTP)
+	OAuth  []OAuthRelay    // providers whose callbacks are relayed to previews
 	Audit  tandem.AuditLog // nil: none
-	Logger *slog.Logger   // nil: none
+	Logger *slog.Logger    // nil: none
 
 	// Extra serves what else tandem answers under /__tandem/ on a
 	// preview's host, to those the gate lets in (PrincipalFrom says who).
