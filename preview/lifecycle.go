@@ -125,7 +125,7 @@ func (m *Manager) revive(ctx context.Context, p *tandem.Preview) error {
 			plan.Seeder.Environment[seed.Env] = "1"
 		}
 	}
-	in := m.newInstance(p, p.Serving, st, filepath.Join(dir, "data"), nil)
+	in := m.newInstance(p, p.Serving, st, filepath.Join(dir, "data"), nil, secretValues(secrets))
 	in.dir, in.source = dir, m.opts.Repos[p.Repo].Source
 	up, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()

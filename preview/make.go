@@ -273,7 +273,7 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 		return err
 	}
 	out := newStep("start", mask)
-	in = m.newInstance(p, j.gen, st, filepath.Join(dir, "data"), restore)
+	in = m.newInstance(p, j.gen, st, filepath.Join(dir, "data"), restore, mask)
 	in.dir, in.source = dir, repo.Source
 	in.progress.Store(out)
 	if err := in.Sup.Up(ctx); err != nil {
@@ -288,7 +288,7 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 }
 
 // newInstance prepares an instance of a stack for a preview.
-func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data string, restore map[string]string) *Instance {
+func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data string, restore map[string]string, mask []string) *Instance {
 	routed := map[string][]int{}
 	for _, r := range st.Routes {
 		routed[r.Service] = append(routed[r.Service], r.Port)
@@ -296,7 +296,7 @@ func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data
 	in := &Instance{Preview: p.Name, Generation: gen, Host: m.host(p.Name), Routes: st.Routes}
 	in.Sup = supervisor.New(supervisor.Options{
 		Stack: st, Runtime: m.opts.Runtime, Name: fmt.Sprintf("%s-%d", p.Name, gen), DataDir: data,
-		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore, Limits: m.opts.Limits,
+		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore, Limits: m.opts.Limits, Mask: mask,
 		WorkTree: filepath.Join(filepath.Dir(data), "src"), // the checkout, beside the data
 		Output: func(l supervisor.Line) {
 			if s := in.progress.Load(); s != nil {
@@ -327,6 +327,7 @@ func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tand
 		return err
 	}
 	now := time.Now().UTC()
+	served := p.Serving
 	p.State, p.Step, p.Error, p.LogTail = tandem.PreviewReady, "", "", nil
 	p.Serving, p.ReadyAt, p.UpdatedAt, p.Binding = j.gen, now, now, binding
 	p.TTL, p.ExpiresAt = ttl, time.Time{}
@@ -345,6 +346,7 @@ func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tand
 	unlock()
 	m.event(j.name, "state", string(tandem.PreviewReady))
 	m.event(j.name, "ready", p.URL)
+	m.auditServing(p, served)
 	m.wakeTTL()
 	if old != nil {
 		go func() {

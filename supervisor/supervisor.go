@@ -42,6 +42,10 @@ type Options struct {
 	// WorkTree is the directory the services may see and write
 	// (tandem.SandboxSpec.WorkTree): the stack's directory if empty.
 	WorkTree string
+	// Mask are values (a preview's generated secrets) that no line of
+	// output may show: they are replaced by [secret] in what the log files,
+	// Output and failure reports receive.
+	Mask []string
 	// Routed are the ports the gateway sends traffic to, by service. A
 	// routed service without a healthcheck is Starting, not Running, until
 	// they accept connections: it is up when its routes work.

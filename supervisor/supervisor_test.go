@@ -373,3 +373,51 @@ func TestExitIsReportedBeforeDependentsLearnOfIt(t *testing.T) {
 		t.Errorf("tail %q", h.tails[0])
 	}
 }
+
+// A secret a service prints reaches no log file, no output and no failure
+// report.
+func TestMaskHidesSecretsInOutputAndLogs(t *testing.T) {
+	const secret = "s3cret-value-123"
+	leaky := sh("leaky", `echo "key is `+secret+`"; echo "`+secret+`" >&2; exit 3`, "")
+	h := &exitRecorder{}
+	var out capture
+	s := New(Options{
+		Stack:   &tandem.Stack{Name: "test", Services: []*tandem.Service{leaky}},
+		Runtime: process.New(), Name: "t", DataDir: t.TempDir(), Output: out.add, Logger: slog.New(h),
+		Mask: []string{secret, ""},
+	})
+	h.s = s
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Up(ctx); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	// Up returns once leaky runs; wait for its exit to be reported.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		h.mu.Lock()
+		n := len(h.tails)
+		h.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("leaky's exit was never reported")
+		}
+	}
+	s.Down(context.Background())
+	logs, err := os.ReadFile(filepath.Join(s.opts.DataDir, "logs", "leaky.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	tails := strings.Join(h.tails, "\n")
+	h.mu.Unlock()
+	for what, text := range map[string]string{"output": out.text(), "log file": string(logs), "exit report": tails} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the %s shows the secret:\n%s", what, text)
+		}
+		if !strings.Contains(text, "key is [secret]") {
+			t.Errorf("the %s lacks the masked line:\n%s", what, text)
+		}
+	}
+}

@@ -43,6 +43,11 @@ func newUnit(s *Supervisor, svc *tandem.Service) *unit {
 // line records one line of the service's output.
 func (u *unit) line(text string) {
 	now := time.Now()
+	for _, v := range u.sup.opts.Mask {
+		if v != "" {
+			text = strings.ReplaceAll(text, v, "[secret]")
+		}
+	}
 	u.logs.add(text)
 	u.mu.Lock()
 	if u.file == nil {
