@@ -293,7 +293,7 @@ func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data
 	for _, r := range st.Routes {
 		routed[r.Service] = append(routed[r.Service], r.Port)
 	}
-	in := &Instance{Preview: p.Name, Generation: gen, Host: m.host(p.Name), Routes: st.Routes}
+	in := &Instance{Preview: p.Name, Repo: p.Repo, Generation: gen, Host: m.host(p.Name), Routes: st.Routes, Access: st.Preview.Access}
 	in.Sup = supervisor.New(supervisor.Options{
 		Stack: st, Runtime: m.opts.Runtime, Name: fmt.Sprintf("%s-%d", p.Name, gen), DataDir: data,
 		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore, Limits: m.opts.Limits, Mask: mask,

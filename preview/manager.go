@@ -62,10 +62,14 @@ type Options struct {
 // Instance is a running preview instance, as the gateway needs it.
 type Instance struct {
 	Preview    string
+	Repo       string
 	Generation int
 	Host       string
 	Routes     []tandem.Route
 	Sup        *supervisor.Supervisor
+	// Access is the stack file's own say on who may open the preview
+	// (x-tandem.preview.access); tandem.EffectiveAccess weighs it.
+	Access tandem.PreviewAccess
 
 	dir    string // previews/NAME/GEN
 	source tandem.Source
