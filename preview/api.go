@@ -155,6 +155,7 @@ func (m *Manager) finishDestroy(ctx context.Context, p *tandem.Preview, in *Inst
 		return err
 	}
 	m.event(p.Name, "destroyed", "")
+	m.audit(tandem.AuditPreviewDestroyed, p, "")
 	m.wakeTTL()
 	return nil
 }

@@ -327,6 +327,7 @@ func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tand
 		return err
 	}
 	now := time.Now().UTC()
+	served := p.Serving
 	p.State, p.Step, p.Error, p.LogTail = tandem.PreviewReady, "", "", nil
 	p.Serving, p.ReadyAt, p.UpdatedAt, p.Binding = j.gen, now, now, binding
 	p.TTL, p.ExpiresAt = ttl, time.Time{}
@@ -345,6 +346,7 @@ func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tand
 	unlock()
 	m.event(j.name, "state", string(tandem.PreviewReady))
 	m.event(j.name, "ready", p.URL)
+	m.auditServing(p, served)
 	m.wakeTTL()
 	if old != nil {
 		go func() {

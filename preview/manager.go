@@ -49,6 +49,9 @@ type Options struct {
 	// Limits bound each preview's instance as a whole (every service
 	// together); a service's own Compose limits apply within them.
 	Limits tandem.Limits
+	// Audit is the log that records each generation that serves and each
+	// preview destroyed, with what it ran (nil: none).
+	Audit tandem.AuditLog
 
 	BuildEnv  []string // what builds get from tandem's environment (PATH, HOME...)
 	BuildExec func(ctx context.Context, dir string, env []string, command string, out io.Writer) error
