@@ -344,9 +344,10 @@ func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tand
 	m.mu.Unlock()
 	m.publish()
 	unlock()
+	// Logged before anyone hears it is ready: a review never precedes it.
+	m.auditServing(p, served)
 	m.event(j.name, "state", string(tandem.PreviewReady))
 	m.event(j.name, "ready", p.URL)
-	m.auditServing(p, served)
 	m.wakeTTL()
 	if old != nil {
 		go func() {

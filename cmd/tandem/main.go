@@ -100,6 +100,7 @@ Reference:   docs/stack-file.md`,
 		newServeCmd(stdout, stderr),
 		newPreviewCmd(stdout, stderr),
 		newGatewayCmd(stdout, stderr),
+		newAuditCmd(stdout, stderr),
 		newVersionCmd(stdout),
 	)
 	return root

@@ -88,6 +88,10 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	auditLog, err := openAuditLog(ctx, cfg.Data, cfg.Domain, store)
+	if err != nil {
+		return err
+	}
 
 	reg := metrics.Registry()
 	obs := metrics.NewGateway(reg)
@@ -99,7 +103,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	router := &previewRouter{gw: gw, obs: obs, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}}
 	router.set(nil)
 
-	m, err := newManager(cfg, store, router, logger)
+	m, err := newManager(cfg, store, auditLog, router, logger)
 	if err != nil {
 		return err
 	}
@@ -117,7 +121,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return err
 	}
 	closers = append(closers, func(ctx context.Context) { gw.Shutdown(ctx) })
-	apiClosers, err := listenAPI(cfg, httpapi.PreviewHandler(m))
+	apiClosers, err := listenAPI(cfg, httpapi.PreviewHandler(m), auditLog.Public)
 	closers = append(closers, apiClosers...)
 	if err != nil {
 		return err
@@ -162,7 +166,7 @@ func serveLogs(cfg *serveConfig, stderr io.Writer) (logger, access *slog.Logger,
 }
 
 // newManager makes the previews' manager for the registered repositories.
-func newManager(cfg *serveConfig, store *sqlite.DB, router *previewRouter, logger *slog.Logger) (*preview.Manager, error) {
+func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, router *previewRouter, logger *slog.Logger) (*preview.Manager, error) {
 	repos := map[string]preview.Repo{}
 	for _, r := range cfg.Repos {
 		repos[r.Name] = preview.Repo{
@@ -175,14 +179,14 @@ func newManager(cfg *serveConfig, store *sqlite.DB, router *previewRouter, logge
 		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
 		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits,
 		BuildEnv: buildEnv(), BuildExec: isolatedExec,
-		Serve: router.set, Logger: logger,
+		Serve: router.set, Logger: logger, Audit: auditLog,
 	})
 }
 
 // listenAPI answers the preview API on the api address, to callers that
 // carry the token of DATA/api-token, and on DATA/api.sock, which only root
 // may connect to and which needs no token: how the token is first read.
-func listenAPI(cfg *serveConfig, api http.Handler) ([]func(context.Context), error) {
+func listenAPI(cfg *serveConfig, api http.Handler, public func(http.Handler) http.Handler) ([]func(context.Context), error) {
 	token, err := httpapi.EnsureToken(cfg.tokenFile())
 	if err != nil {
 		return nil, fmt.Errorf("API token: %w", err)
@@ -197,7 +201,8 @@ func listenAPI(cfg *serveConfig, api http.Handler) ([]func(context.Context), err
 	if err != nil {
 		return closers, tandem.Errorf(tandem.ECONFLICT, "API: %w", err)
 	}
-	serve(ln, httpapi.RequireToken(token, api))
+	// public answers first what needs no token: the audit log's checkpoint and key.
+	serve(ln, public(httpapi.RequireToken(token, api)))
 
 	sock := cfg.socket()
 	os.Remove(sock) // a socket left by a crash; the lock says nobody uses it
@@ -211,7 +216,7 @@ func listenAPI(cfg *serveConfig, api http.Handler) ([]func(context.Context), err
 		ln.Close()
 		return closers, err
 	}
-	serve(ln, api)
+	serve(ln, public(api))
 	return closers, nil
 }
 
