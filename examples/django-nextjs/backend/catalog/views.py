@@ -147,5 +147,8 @@ def echo(request):
         "authorization": "HTTP_AUTHORIZATION" in meta,
         "cookie": "HTTP_COOKIE" in meta,
         "cookie_names": sorted(request.COOKIES),
+        # Headers of tandem's own (X-Tandem-*): a gateway must never pass a
+        # client's on, nor the bypass header it checked.
+        "tandem_headers": sorted(k.lower() for k in request.headers if k.lower().startswith("x-tandem")),
         "body_bytes": len(request.body),
     }
