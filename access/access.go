@@ -124,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.OAuth = slices.Clone(cfg.OAuth)
 	for i := range cfg.OAuth {
-		if err := cfg.OAuth[i].check(); err != nil {
+		if err := cfg.OAuth[i].Check(); err != nil {
 			return nil, err
 		}
 	}

@@ -30,7 +30,8 @@ type OAuthRelay struct {
 	CallbackPath string
 }
 
-func (o *OAuthRelay) check() error {
+// Check checks a relay and fills in its default callback path.
+func (o *OAuthRelay) Check() error {
 	u, err := url.Parse(o.AuthorizeURL)
 	switch {
 	case o.Provider == "" || strings.ContainsAny(o.Provider, "/?#%. ") || len(o.Provider) > 64:
