@@ -63,6 +63,8 @@ CREATE TABLE events (
 CREATE INDEX events_by_preview ON events (preview, id);
 `,
 	auditSchema, // 2: the audit log, in audit.go
+	// 3: people, grants, tokens, sessions, share links, codes and logins, in access.go.
+	accessSchema,
 }
 
 // migrate brings the database up to len(migrations), one transaction per
