@@ -27,7 +27,7 @@ func serve(t *testing.T) (*Client, *supervisor.Supervisor) {
 	t.Helper()
 	dir := t.TempDir()
 	svc := &tandem.Service{Name: "worker", Context: "/", StopGrace: 2 * time.Second,
-		Command: []string{"sh", "-c", `echo hello; trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done`}}
+		Command: []string{"sh", "-c", `trap 'echo bye; exit 0' TERM; echo hello; while :; do sleep 0.1; done`}}
 	sup := supervisor.New(supervisor.Options{Stack: &tandem.Stack{Name: "t", Services: []*tandem.Service{svc}},
 		Runtime: process.New(), Name: "t", DataDir: dir})
 	if err := sup.Up(context.Background()); err != nil {

@@ -3,7 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,132 +51,190 @@ type CreateBody struct {
 	TTL  string `json:"ttl,omitempty"` // a duration: "72h", "30m"
 }
 
-// PreviewHandler serves the preview API (see docs/api.md):
+// previewRoutes are the preview API (see docs/api.md):
 //
-//	POST   /v1/previews                          create, or update to a new commit
-//	GET    /v1/previews                          list
-//	GET    /v1/previews/{name}                   one
-//	DELETE /v1/previews/{name}                   destroy
-//	GET    /v1/previews/{name}/events?after=N&follow=1   JSON lines
-//	GET    /v1/previews/{name}/logs/{service}?tail=N&follow=1
-func PreviewHandler(p Previews) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("POST /v1/previews", func(w http.ResponseWriter, r *http.Request) {
-		var body CreateBody
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			writeError(w, tandem.Errorf(tandem.EINVALID, "request body: %v", err))
-			return
-		}
-		req := preview.CreateRequest{Name: body.Name, Repo: body.Repo, Ref: body.Ref, PR: body.PR}
-		if body.TTL != "" {
-			ttl, err := time.ParseDuration(body.TTL)
-			if err != nil {
-				writeError(w, tandem.Errorf(tandem.EINVALID, "ttl %q is not a duration (like 72h or 30m)", body.TTL))
-				return
-			}
-			req.TTL = ttl
-		}
-		pv, err := p.Create(r.Context(), req)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, view(pv))
-	})
-	mux.HandleFunc("GET /v1/previews", func(w http.ResponseWriter, r *http.Request) {
-		list, err := p.List(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		views := make([]View, 0, len(list))
-		for _, pv := range list {
-			views = append(views, view(pv))
-		}
-		writeJSON(w, http.StatusOK, views)
-	})
+//	POST   /v1/previews                          create, or update to a new commit   reviewer
+//	GET    /v1/previews                          list, of what the caller may view
+//	GET    /v1/previews/{name}                   one                                 viewer
+//	DELETE /v1/previews/{name}                   destroy                             reviewer
+//	GET    /v1/previews/{name}/events?after=N&follow=1   JSON lines                viewer
+//	GET    /v1/previews/{name}/logs/{service}?tail=N&follow=1                       viewer
+func (s *Server) previewRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/previews", s.createPreview)
+	mux.HandleFunc("GET /v1/previews", s.listPreviews)
 	mux.HandleFunc("GET /v1/previews/{name}", func(w http.ResponseWriter, r *http.Request) {
-		pv, err := p.Get(r.Context(), r.PathValue("name"))
-		if err != nil {
-			writeError(w, err)
-			return
+		if pv, ok := s.preview(w, r, tandem.RoleViewer, "view preview "+r.PathValue("name")); ok {
+			writeJSON(w, http.StatusOK, view(pv))
 		}
-		writeJSON(w, http.StatusOK, view(pv))
 	})
 	mux.HandleFunc("DELETE /v1/previews/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if err := p.Destroy(r.Context(), r.PathValue("name")); err != nil {
+		if _, ok := s.preview(w, r, tandem.RoleReviewer, "destroy preview "+r.PathValue("name")); !ok {
+			return
+		}
+		if err := s.Previews.Destroy(r.Context(), r.PathValue("name")); err != nil {
 			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"destroyed": r.PathValue("name")})
 	})
-	mux.HandleFunc("GET /v1/previews/{name}/events", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-		follow := r.URL.Query().Get("follow") != ""
-		// Subscribe first, then read what is stored: nothing falls between.
-		var live <-chan tandem.Event
-		if follow {
-			ch, cancel := p.Subscribe(name)
-			defer cancel()
-			live = ch
-		}
-		past, err := p.Events(r.Context(), name, after)
+	mux.HandleFunc("GET /v1/previews/{name}/events", s.previewEvents)
+	mux.HandleFunc("GET /v1/previews/{name}/logs/{service}", s.previewLogs)
+}
+
+// preview returns the preview the request's path names, if the caller may
+// act as need in its repository; it answers the request otherwise.
+func (s *Server) preview(w http.ResponseWriter, r *http.Request, need tandem.Role, doing string) (*tandem.Preview, bool) {
+	pv, err := s.Previews.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return nil, false
+	}
+	return pv, allow(w, r, pv.Repo, need, doing)
+}
+
+func (s *Server) createPreview(w http.ResponseWriter, r *http.Request) {
+	var body CreateBody
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	if !allow(w, r, body.Repo, tandem.RoleReviewer, "create previews") {
+		return
+	}
+	// An update acts on the preview there: of the same repository, or the
+	// manager refuses it, but say nothing of another's to who cannot see it.
+	if old, err := s.Previews.Get(r.Context(), body.Name); err == nil && !allow(w, r, old.Repo, tandem.RoleReviewer, "update preview "+body.Name) {
+		return
+	}
+	req := preview.CreateRequest{Name: body.Name, Repo: body.Repo, Ref: body.Ref, PR: body.PR}
+	if body.TTL != "" {
+		ttl, err := time.ParseDuration(body.TTL)
 		if err != nil {
-			writeError(w, err)
+			writeError(w, tandem.Errorf(tandem.EINVALID, "ttl %q is not a duration (like 72h or 30m)", body.TTL))
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		enc := json.NewEncoder(w)
-		for _, e := range past {
+		req.TTL = ttl
+	}
+	pv, err := s.Previews.Create(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, view(pv))
+}
+
+func (s *Server) listPreviews(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Previews.List(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	who := PrincipalFrom(r.Context())
+	views := make([]View, 0, len(list))
+	for _, pv := range list {
+		if who.CanView(pv.Repo, pv.Name) {
+			views = append(views, view(pv))
+		}
+	}
+	writeJSON(w, http.StatusOK, views)
+}
+
+func (s *Server) previewEvents(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	// Events outlive their preview: those of one that is gone are for who
+	// may view every repository's.
+	pv, err := s.Previews.Get(r.Context(), name)
+	switch {
+	case err == nil:
+		if !allow(w, r, pv.Repo, tandem.RoleViewer, "view preview "+name) {
+			return
+		}
+	case tandem.ErrorCode(err) == tandem.ENOTFOUND && PrincipalFrom(r.Context()).Can(tandem.AllRepos, tandem.RoleViewer):
+	default:
+		writeError(w, err)
+		return
+	}
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	follow := r.URL.Query().Get("follow") != ""
+	// Subscribe first, then read what is stored: nothing falls between.
+	var live <-chan tandem.Event
+	if follow {
+		ch, cancel := s.Previews.Subscribe(name)
+		defer cancel()
+		live = ch
+	}
+	past, err := s.Previews.Events(r.Context(), name, after)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	for _, e := range past {
+		enc.Encode(e)
+		after = e.ID
+	}
+	if live == nil {
+		return
+	}
+	flush(w)
+	for {
+		select {
+		case e, ok := <-live:
+			if !ok {
+				return
+			}
+			if e.ID != 0 && e.ID <= after {
+				continue
+			}
 			enc.Encode(e)
-			after = e.ID
-		}
-		if live == nil {
+			flush(w)
+		case <-r.Context().Done():
 			return
 		}
-		flush(w)
-		for {
-			select {
-			case e, ok := <-live:
-				if !ok {
-					return
-				}
-				if e.ID != 0 && e.ID <= after {
-					continue
-				}
-				enc.Encode(e)
-				flush(w)
-			case <-r.Context().Done():
-				return
-			}
-		}
-	})
-	mux.HandleFunc("GET /v1/previews/{name}/logs/{service}", func(w http.ResponseWriter, r *http.Request) {
-		name, service := r.PathValue("name"), r.PathValue("service")
-		n, err := strconv.Atoi(r.URL.Query().Get("tail"))
-		if err != nil || n <= 0 {
-			n = 100
-		}
-		var lines <-chan supervisor.Line
-		if r.URL.Query().Get("follow") != "" {
-			ch, cancel, err := p.Follow(name, service)
-			if err != nil {
-				writeError(w, err)
-				return
-			}
-			defer cancel()
-			lines = ch
-		}
-		tail, err := p.Logs(r.Context(), name, service, n)
+	}
+}
+
+func (s *Server) previewLogs(w http.ResponseWriter, r *http.Request) {
+	name, service := r.PathValue("name"), r.PathValue("service")
+	if _, ok := s.preview(w, r, tandem.RoleViewer, "view preview "+name); !ok {
+		return
+	}
+	n, err := strconv.Atoi(r.URL.Query().Get("tail"))
+	if err != nil || n <= 0 {
+		n = 100
+	}
+	var lines <-chan supervisor.Line
+	if r.URL.Query().Get("follow") != "" {
+		ch, cancel, err := s.Previews.Follow(name, service)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		streamLines(w, r, tail, lines)
-	})
-	return mux
+		defer cancel()
+		lines = ch
+	}
+	tail, err := s.Previews.Logs(r.Context(), name, service, n)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	streamLines(w, r, tail, lines)
+}
+
+// decodeBody reads a JSON request body of at most 64 KiB into v, refusing
+// unknown fields; it answers the request if it cannot. The body must say it
+// is JSON: a form of another site can send text, never that, without the
+// browser asking first (a session cookie must not make a request forgeable).
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, tandem.Errorf(tandem.EINVALID, "the request body must be JSON, sent with Content-Type: application/json"))
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, tandem.Errorf(tandem.EINVALID, "request body: %v", err))
+		return false
+	}
+	return true
 }

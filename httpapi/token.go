@@ -1,24 +1,22 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tandem-dev/tandem"
 )
 
-// TokenFile is where tandem serve keeps its API token, in its data
-// directory: until callers have identities of their own, whoever holds it
-// may do anything the API can.
+// TokenFile is where tandem serve keeps its bootstrap API token, in its
+// data directory: whoever holds it is an admin of every repository.
 const TokenFile = "api-token"
 
 // EnsureToken returns the token kept in path, making one (32 random bytes,
@@ -62,21 +60,40 @@ func ReadToken(path string) (string, error) {
 	return token, nil
 }
 
-// RequireToken lets through only the requests that carry "Authorization:
-// Bearer TOKEN"; the others get 401 and the API's error envelope. The
-// comparison takes the same time whatever the guess, so a caller cannot find
-// the token a byte at a time.
-func RequireToken(token string, next http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, given, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(given)))
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem"`)
-			writeError(w, tandem.Errorf(tandem.EUNAUTHORIZED,
-				"this API needs its token: send \"Authorization: Bearer TOKEN\" with the token tandem serve keeps in DATA/%s", TokenFile))
-			return
+// BootstrapName is the name of the token of DATA/api-token.
+const BootstrapName = "bootstrap"
+
+// Bootstrap makes the secret of DATA/api-token a token of the store: admin
+// of every repository, named "bootstrap", made by "tandem" — how the first
+// admin, or the server's own CI, gets in. A secret already there is left as
+// it is, revoked or not. A new one (the file was removed, and made again at
+// this start) revokes the bootstrap tokens of earlier files.
+func Bootstrap(ctx context.Context, store tandem.AccessStore, secret string, now time.Time) (*tandem.Token, error) {
+	hash := tandem.HashSecret(secret)
+	if t, err := store.TokenByHash(ctx, hash); err == nil || tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		return t, err
+	}
+	all, err := store.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, old := range all {
+		if old.Name == BootstrapName && old.CreatedBy == "tandem" && old.RevokedAt.IsZero() {
+			if err := store.RevokeToken(ctx, old.ID, now); err != nil {
+				return nil, err
+			}
+			if _, err := store.AddAccessEvent(ctx, tandem.AccessEvent{Kind: "token.revoked", Actor: "tandem", Repo: old.Repo,
+				Subject: old.ID, Detail: "a new DATA/" + TokenFile + " replaces it"}); err != nil {
+				return nil, err
+			}
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	t := &tandem.Token{ID: tandem.NewID("t_"), Name: BootstrapName, Role: tandem.RoleAdmin, Repo: tandem.AllRepos,
+		CreatedBy: "tandem", CreatedAt: now.UTC()}
+	if err := store.PutToken(ctx, t, hash); err != nil {
+		return nil, err
+	}
+	_, err = store.AddAccessEvent(ctx, tandem.AccessEvent{Kind: "token.created", Actor: "tandem", Repo: t.Repo,
+		Subject: t.ID, Detail: "bootstrap: admin in *, from DATA/" + TokenFile})
+	return t, err
 }

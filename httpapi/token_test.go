@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tandem-dev/tandem"
 )
@@ -39,54 +36,42 @@ func TestEnsureToken(t *testing.T) {
 	}
 }
 
-func TestRequireToken(t *testing.T) {
-	const token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	srv := httptest.NewServer(RequireToken(token, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, []View{})
-	})))
-	defer srv.Close()
-	for name, auth := range map[string]string{
-		"none":         "",
-		"wrong":        "Bearer " + token[:63] + "0",
-		"prefix":       "Bearer " + token[:32],
-		"longer":       "Bearer " + token + "0",
-		"other scheme": "Basic " + token,
-		"bare token":   token,
-	} {
-		req, _ := http.NewRequest("GET", srv.URL+"/v1/previews", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body errorBody
-		json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != 401 || body.Code != tandem.EUNAUTHORIZED || resp.Header.Get("WWW-Authenticate") == "" {
-			t.Errorf("%s: %d %+v", name, resp.StatusCode, body)
-		}
+// DATA/api-token is a token of the store: admin everywhere, the same row at
+// every start, revoked for good once revoked, replaced with its file.
+func TestBootstrap(t *testing.T) {
+	a := newAPI(t)
+	ctx := t.Context()
+	now := time.Now()
+	first, err := Bootstrap(ctx, a.store, "secret-one", now)
+	if err != nil || first.Role != tandem.RoleAdmin || first.Repo != tandem.AllRepos || first.Name != BootstrapName {
+		t.Fatalf("bootstrap: %+v %v", first, err)
 	}
-	req, _ := http.NewRequest("GET", srv.URL+"/v1/previews", nil)
-	req.Header.Set("Authorization", "bearer "+token) // the scheme is case-insensitive (RFC 9110 §11.1)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if again, err := Bootstrap(ctx, a.store, "secret-one", now); err != nil || again.ID != first.ID {
+		t.Errorf("second start: %+v %v", again, err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("with the token: %d %s", resp.StatusCode, b)
+	if code, _ := a.do("GET", "/v1/previews", "secret-one", nil, nil); code != 200 {
+		t.Errorf("with the bootstrap token: %d", code)
 	}
-
-	// The client sends it.
-	c, _ := NewServerClient(srv.URL)
-	if _, err := c.Previews(t.Context()); tandem.ErrorCode(err) != tandem.EUNAUTHORIZED {
-		t.Errorf("client without the token: %v", err)
+	// Revoked by an admin: a restart does not bring it back.
+	if code, _ := a.do("DELETE", "/v1/tokens/"+first.ID, a.admin, nil, nil); code != 200 {
+		t.Fatalf("revoke: %d", code)
 	}
-	c.Token = token
-	if _, err := c.Previews(t.Context()); err != nil {
-		t.Errorf("client with the token: %v", err)
+	if again, _ := Bootstrap(ctx, a.store, "secret-one", now); again.RevokedAt.IsZero() {
+		t.Error("a restart brought the revoked bootstrap token back")
+	}
+	if code, _ := a.do("GET", "/v1/previews", "secret-one", nil, nil); code != 401 {
+		t.Errorf("revoked bootstrap token: %d", code)
+	}
+	// A new file: a new token, and the old one's gone.
+	second, _ := Bootstrap(ctx, a.store, "secret-two", now)
+	third, _ := Bootstrap(ctx, a.store, "secret-three", now)
+	if second.ID == first.ID || third.ID == second.ID {
+		t.Fatal("a new file kept the old token")
+	}
+	if code, _ := a.do("GET", "/v1/previews", "secret-two", nil, nil); code != 401 {
+		t.Errorf("the replaced file's token: %d", code)
+	}
+	if code, _ := a.do("GET", "/v1/previews", "secret-three", nil, nil); code != 200 {
+		t.Errorf("the new file's token: %d", code)
 	}
 }

@@ -121,7 +121,12 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return err
 	}
 	closers = append(closers, func(ctx context.Context) { gw.Shutdown(ctx) })
-	apiClosers, err := listenAPI(cfg, httpapi.PreviewHandler(m), auditLog.Public)
+	if err := loadGrants(ctx, store, cfg.file, cfg.grants); err != nil {
+		return fmt.Errorf("access grants: %w", err)
+	}
+	api := &httpapi.Server{Previews: m, Access: store, Repos: cfg.repoNames(),
+		VerificationURL: cfg.loginVerificationURL(), Logger: logger}
+	apiClosers, err := listenAPI(ctx, cfg, api, auditLog.Public)
 	closers = append(closers, apiClosers...)
 	if err != nil {
 		return err
@@ -139,7 +144,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err := m.Start(soft); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "tandem: serving previews at %s://NAME.%s (gateway %s), API on %s (token in %s) and %s, data in %s\n",
+	fmt.Fprintf(stderr, "tandem: serving previews at %s://NAME.%s (gateway %s), API on %s (bootstrap token in %s) and %s, data in %s\n",
 		cfg.PublicScheme, cfg.Domain, cfg.Listen, cfg.API, cfg.tokenFile(), cfg.socket(), cfg.Data)
 	<-soft.Done()
 	fmt.Fprintln(stderr, "tandem: stopping the previews' instances (their state is kept)")
@@ -183,12 +188,16 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 	})
 }
 
-// listenAPI answers the preview API on the api address, to callers that
-// carry the token of DATA/api-token, and on DATA/api.sock, which only root
-// may connect to and which needs no token: how the token is first read.
-func listenAPI(cfg *serveConfig, api http.Handler, public func(http.Handler) http.Handler) ([]func(context.Context), error) {
+// listenAPI answers the API on the api address, to callers with a token
+// (or what api's other authenticators know), and on DATA/api.sock, which
+// only root may connect to and where every caller is root. The token of
+// DATA/api-token is the bootstrap admin's.
+func listenAPI(ctx context.Context, cfg *serveConfig, api *httpapi.Server, public func(http.Handler) http.Handler) ([]func(context.Context), error) {
 	token, err := httpapi.EnsureToken(cfg.tokenFile())
 	if err != nil {
+		return nil, fmt.Errorf("API token: %w", err)
+	}
+	if _, err := httpapi.Bootstrap(ctx, api.Access, token, time.Now()); err != nil {
 		return nil, fmt.Errorf("API token: %w", err)
 	}
 	var closers []func(context.Context)
@@ -202,7 +211,7 @@ func listenAPI(cfg *serveConfig, api http.Handler, public func(http.Handler) htt
 		return closers, tandem.Errorf(tandem.ECONFLICT, "API: %w", err)
 	}
 	// public answers first what needs no token: the audit log's checkpoint and key.
-	serve(ln, public(httpapi.RequireToken(token, api)))
+	serve(ln, public(api.TCPHandler()))
 
 	sock := cfg.socket()
 	os.Remove(sock) // a socket left by a crash; the lock says nobody uses it
@@ -216,7 +225,7 @@ func listenAPI(cfg *serveConfig, api http.Handler, public func(http.Handler) htt
 		ln.Close()
 		return closers, err
 	}
-	serve(ln, public(api))
+	serve(ln, public(api.SocketHandler()))
 	return closers, nil
 }
 

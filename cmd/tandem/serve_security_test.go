@@ -214,7 +214,7 @@ for auth in [None, "Bearer 0000", "Basic x"]:
 		}
 		// Without: the CLI says how to give it.
 		code, out := run(t, "preview", "list", "--server", s.api)
-		if code != 1 || !strings.Contains(out, "this API needs its token") || !strings.Contains(out, "--token-file") {
+		if code != 1 || !strings.Contains(out, "this API needs a token") || !strings.Contains(out, "--token-file") {
 			t.Errorf("without the token: %d %s", code, out)
 		}
 		token, _ := os.ReadFile(filepath.Join(data, "api-token"))

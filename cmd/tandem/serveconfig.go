@@ -36,19 +36,23 @@ type serveConfig struct {
 	AccessLog      string        `yaml:"access_log"`
 	TrustedProxies []string      `yaml:"trusted_proxies"`
 	Limits         *limitsConfig `yaml:"limits"`
+	Access         *accessConfig `yaml:"access"`
 	Repos          []repoConfig  `yaml:"repos"`
 
 	file    string
 	root    yaml.Node
 	proxies []netip.Prefix
 	limits  tandem.Limits
+	grants  []tandem.Grant // of access and the repositories' grants
 }
 
 type repoConfig struct {
-	Name          string `yaml:"name"`
-	URL           string `yaml:"url"`
-	Compose       string `yaml:"compose"`
-	DefaultBranch string `yaml:"default_branch"`
+	Name          string        `yaml:"name"`
+	URL           string        `yaml:"url"`
+	Compose       string        `yaml:"compose"`
+	DefaultBranch string        `yaml:"default_branch"`
+	Access        string        `yaml:"access"` // private (default) or public
+	Grants        []grantConfig `yaml:"grants"`
 	line          int
 }
 
@@ -100,6 +104,7 @@ func readServeConfig(file string) (*serveConfig, error) {
 	c.checkAddresses(fail)
 	c.checkLimits(fail)
 	c.checkRepos(fail)
+	c.checkAccess(fail)
 	if len(problems) > 0 {
 		return nil, &tandem.Error{Code: tandem.EINVALID, Message: strings.Join(problems, "\n")}
 	}
@@ -346,6 +351,15 @@ func (c *serveConfig) socket() string { return filepath.Join(c.Data, "api.sock")
 
 // tokenFile is where tandem serve keeps the token its TCP API asks for.
 func (c *serveConfig) tokenFile() string { return filepath.Join(c.Data, httpapi.TokenFile) }
+
+// repoNames are the registered repositories' names.
+func (c *serveConfig) repoNames() []string {
+	names := make([]string, len(c.Repos))
+	for i, r := range c.Repos {
+		names[i] = r.Name
+	}
+	return names
+}
 
 // ttl is the default TTL.
 func (c *serveConfig) ttl() time.Duration { return time.Duration(c.TTL) }
