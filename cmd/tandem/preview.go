@@ -18,8 +18,9 @@ import (
 
 // previewFlags find the server: --server, TANDEM_SERVER, the socket of the
 // server whose --config is given, or the default data directory's socket.
-// Over TCP the server wants its token: --token-file, TANDEM_TOKEN, or, with
-// --config, the one in that server's data directory.
+// Over TCP the server wants a token: --token-file, TANDEM_TOKEN, with
+// --config the one in that server's data directory, or the one `tandem
+// login` saved for the server.
 type previewFlags struct {
 	server    string
 	config    string
@@ -68,7 +69,24 @@ func (f *previewFlags) token() (string, error) {
 		}
 		return httpapi.ReadToken(cfg.tokenFile())
 	}
-	return "", nil
+	return savedToken(f.serverURL())
+}
+
+// serverURL is the server the flags name, as given.
+func (f *previewFlags) serverURL() string {
+	if f.server != "" {
+		return f.server
+	}
+	return os.Getenv("TANDEM_SERVER")
+}
+
+// register adds the flags that find the server to a command and those
+// under it.
+func (f *previewFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&f.server, "server", "", "the server's API: http://127.0.0.1:7070, or a unix socket's path")
+	cmd.PersistentFlags().StringVar(&f.config, "config", "", "the server's tandem.yaml, to find its local socket (or its token)")
+	cmd.PersistentFlags().StringVar(&f.tokenFile, "token-file", "", "a file holding an API token (or the server's DATA/api-token)")
+	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON, for machines")
 }
 
 // explainAuth adds to the server's refusal how the CLI passes the token.
@@ -76,7 +94,7 @@ func explainAuth(err error) error {
 	if tandem.ErrorCode(err) != tandem.EUNAUTHORIZED {
 		return err
 	}
-	return tandem.Errorf(tandem.EUNAUTHORIZED, "%v\n(give it with --token-file FILE or TANDEM_TOKEN; on the server's machine, --config tandem.yaml reads it from its data directory)", err)
+	return tandem.Errorf(tandem.EUNAUTHORIZED, "%v\n(log in with tandem login --server URL, or give a token with --token-file FILE or TANDEM_TOKEN; on the server's machine, --config tandem.yaml reads its bootstrap token)", err)
 }
 
 func newPreviewCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -88,21 +106,25 @@ func newPreviewCmd(stdout, stderr io.Writer) *cobra.Command {
 TANDEM_SERVER, --config with its tandem.yaml (the local socket in its data
 directory), or ` + defaultServerSocket + `.
 
-Over HTTP the server wants the token it keeps in DATA/api-token: give it with
---token-file, or TANDEM_TOKEN; with --config as well as --server, it is read
-from that server's data directory. The socket needs none (only root may use it).`,
+Over HTTP the server wants an API token: the one tandem login saved for the
+server, or one given with --token-file or TANDEM_TOKEN; with --config as well
+as --server, the bootstrap token of that server's data directory. The socket
+needs none (only root may use it). See docs/access.md.`,
 	}
-	cmd.PersistentFlags().StringVar(&f.server, "server", "", "the server's API: http://127.0.0.1:7070, or a unix socket's path")
-	cmd.PersistentFlags().StringVar(&f.config, "config", "", "the server's tandem.yaml, to find its local socket (or its token)")
-	cmd.PersistentFlags().StringVar(&f.tokenFile, "token-file", "", "a file holding the server's API token (its DATA/api-token)")
-	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON, for machines")
+	f.register(cmd)
 	cmd.AddCommand(newPreviewCreateCmd(f, stdout, stderr), newPreviewListCmd(f, stdout), newPreviewShowCmd(f, stdout),
 		newPreviewLogsCmd(f, stdout), newPreviewDestroyCmd(f, stdout))
+	explainAuthOf(cmd)
+	return cmd
+}
+
+// explainAuthOf makes each subcommand of cmd say how to give a token when
+// the server asks for one.
+func explainAuthOf(cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
 		run := sub.RunE
 		sub.RunE = func(c *cobra.Command, args []string) error { return explainAuth(run(c, args)) }
 	}
-	return cmd
 }
 
 func newPreviewCreateCmd(f *previewFlags, stdout, stderr io.Writer) *cobra.Command {
