@@ -24,7 +24,10 @@ func (s *Server) AuthSite() *gateway.Site {
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
+		// No Referer leaves the sign-in host (a share link's secret is in
+		// its query); "no-referrer" would also make the browser send
+		// "Origin: null" with the host's own forms.
+		w.Header().Set("Referrer-Policy", "same-origin")
 		noStore(w)
 		mux.ServeHTTP(w, r)
 	})

@@ -78,7 +78,7 @@ func (s *Server) mayUseEmail(ctx context.Context, addr string) (bool, error) {
 
 // sendSigninCode mails a one-time code for signing in.
 func (s *Server) sendSigninCode(w http.ResponseWriter, r *http.Request) {
-	if !s.checkCSRF(w, r) || s.cfg.Mail == nil {
+	if !s.checkCSRF(w, r) || !s.mailing(w) {
 		return
 	}
 	rd := r.PostFormValue("rd")
@@ -230,4 +230,13 @@ func minutes(d time.Duration) string {
 		m = 1
 	}
 	return plural(m, "minute")
+}
+
+// mailing answers, when this server sends no mail, that it does not.
+func (s *Server) mailing(w http.ResponseWriter) bool {
+	if s.cfg.Mail != nil {
+		return true
+	}
+	s.render(w, http.StatusNotImplemented, "message", view{Title: "No mail", Message: "This server sends no mail: sign in another way."})
+	return false
 }

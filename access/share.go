@@ -138,7 +138,7 @@ func (s *Server) sharePage(w http.ResponseWriter, r *http.Request) {
 
 // shareSend mails a code to the link's address.
 func (s *Server) shareSend(w http.ResponseWriter, r *http.Request) {
-	if !s.checkCSRF(w, r) || s.cfg.Mail == nil {
+	if !s.checkCSRF(w, r) || !s.mailing(w) {
 		return
 	}
 	ctx, cancel := s.ctx()

@@ -140,3 +140,24 @@ func Cookies(t testing.TB, ctx context.Context, url string) []Cookie {
 	}
 	return out
 }
+
+// WaitFor waits until the JavaScript expression js is true in the tab,
+// across navigations (an action waiting in a page ends with it), for a
+// minute at most.
+func WaitFor(t testing.TB, ctx context.Context, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			loc, text := where(ctx)
+			t.Fatalf("browser: waited a minute for %s (%v) at %s\npage: %.600s", what, err, loc, text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
