@@ -21,6 +21,9 @@ type Server struct {
 	// Authenticators find a request's principal when it carries no API
 	// token: the dashboard's session cookie (package access).
 	Authenticators []Authenticator
+	// Shares makes, lists and revokes share links (package access; see
+	// shares.go). nil: the server makes none.
+	Shares Shares
 	// VerificationURL is where `tandem login` sends people to approve a
 	// login: the auth host's tandem.DeviceVerificationPath.
 	VerificationURL string
@@ -58,6 +61,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.previewRoutes(mux)
 	s.accessRoutes(mux)
+	s.shareRoutes(mux)
 	return mux
 }
 
