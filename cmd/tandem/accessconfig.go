@@ -134,7 +134,7 @@ func grantEvent(ctx context.Context, store tandem.AccessStore, kind, file string
 // loginVerificationURL is where `tandem login` sends people to approve a
 // login: the device page of the auth host, auth.DOMAIN.
 func (c *serveConfig) loginVerificationURL() string {
-	host := "auth." + c.Domain
+	host := c.authHost()
 	if c.PublicPort != "" {
 		host += ":" + c.PublicPort
 	}

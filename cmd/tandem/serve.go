@@ -100,8 +100,13 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		observer = obs // only when something can read them
 	}
 	gw := gateway.New(gateway.Options{Logger: access, TrustedProxies: cfg.proxies, Observer: observer})
-	router := &previewRouter{gw: gw, obs: obs, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}}
+	signIn, signInOpts, err := newAccess(cfg, store, auditLog, logger)
+	if err != nil {
+		return err
+	}
+	router := &previewRouter{gw: gw, obs: obs, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}, gates: newGates(signIn, cfg)}
 	router.set(nil)
+	fmt.Fprintf(stderr, "tandem: sign-in at %s://%s (%s)\n", cfg.PublicScheme, cfg.authHost(), describeAuth(signInOpts))
 
 	m, err := newManager(cfg, store, auditLog, router, logger)
 	if err != nil {
@@ -125,7 +130,8 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("access grants: %w", err)
 	}
 	api := &httpapi.Server{Previews: m, Access: store, Repos: cfg.repoNames(),
-		VerificationURL: cfg.loginVerificationURL(), Logger: logger}
+		VerificationURL: cfg.loginVerificationURL(), Logger: logger,
+		Shares: signIn, Authenticators: []httpapi.Authenticator{signIn.Principal}}
 	apiClosers, err := listenAPI(ctx, cfg, api, auditLog.Public)
 	closers = append(closers, apiClosers...)
 	if err != nil {
@@ -286,6 +292,8 @@ type previewRouter struct {
 	obs    *metrics.Gateway
 	domain string
 
+	gates *gates // private previews' gates and the sign-in host (serveaccess.go)
+
 	mu    sync.Mutex
 	sites map[*preview.Instance]*gateway.Site
 }
@@ -298,12 +306,12 @@ func (r *previewRouter) set(instances map[string]*preview.Instance) {
 	for _, in := range instances {
 		s := r.sites[in]
 		if s == nil {
-			s = &gateway.Site{Name: in.Preview, Routes: in.Routes, Dial: in.Sup.DialContext, Ready: in.Sup.Ready}
+			s = &gateway.Site{Name: in.Preview, Routes: in.Routes, Dial: in.Sup.DialContext, Ready: in.Sup.Ready, Gate: r.gates.gate(in)}
 		}
 		next[in] = s
 		names[in.Preview] = s
 	}
 	r.sites = next
-	r.gw.Set(&gateway.Table{Previews: map[string]map[string]*gateway.Site{r.domain: names}})
+	r.gw.Set(&gateway.Table{Hosts: r.gates.hosts(), Previews: map[string]map[string]*gateway.Site{r.domain: names}})
 	r.obs.Forget(func(instance string) bool { _, ok := names[instance]; return ok })
 }

@@ -109,6 +109,7 @@ repos:
   - name: shop
     url: %s
     compose: docker-compose.yml
+    access: public # these tests are about previews; access_test.go is about who may open them
 `, s.gateway, s.api, repo))
 	s.api = "http://" + s.api
 	s.start()

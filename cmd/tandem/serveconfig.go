@@ -29,6 +29,8 @@ type serveConfig struct {
 	TLS            *tlsConfig    `yaml:"tls"`
 	API            string        `yaml:"api"`
 	Admin          string        `yaml:"admin"`
+	Auth           *authConfig   `yaml:"auth"` // the sign-in host (authconfig.go)
+	SMTP           *smtpConfig   `yaml:"smtp"`
 	PublicScheme   string        `yaml:"public_scheme"`
 	PublicPort     string        `yaml:"public_port"`
 	Parallelism    int           `yaml:"parallelism"`
@@ -207,6 +209,7 @@ func (c *serveConfig) checkSite(fail failFunc) {
 		}
 		c.proxies = append(c.proxies, pfx)
 	}
+	c.checkAuth(fail)
 }
 
 // checkAddresses checks that every listener has an address it can bind,
