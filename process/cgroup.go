@@ -162,14 +162,28 @@ func (c *cgroupFS) enable(rel string) {
 	}
 }
 
-// procs are the files a process writes "0" to, to join the cgroup.
-func (g *cgroup) procs() []string {
+// procs are the files a process writes "0" to, to join the cgroup. cpu
+// says whether it joins the cpu controller too: only under a CPU limit,
+// where it is a v1 hierarchy of its own. In v1, tasks of the root cgroup
+// each weigh as much as a whole cgroup, so all instances under tandem/
+// would share what one busy process elsewhere on the machine gets; out of
+// it, each process of a service is scheduled as before.
+func (g *cgroup) procs(cpu bool) []string {
 	if g == nil {
 		return nil
 	}
-	out := make([]string, len(g.dirs))
-	for i, d := range g.dirs {
-		out[i] = filepath.Join(d, "cgroup.procs")
+	cpuOnly := g.fs.v1["cpu"]
+	for _, ctl := range limited {
+		if ctl != "cpu" && g.fs.holder(ctl) == cpuOnly {
+			cpuOnly = "" // shared with a controller it needs anyway
+		}
+	}
+	var out []string
+	for _, d := range g.dirs {
+		if !cpu && cpuOnly != "" && strings.HasPrefix(d, cpuOnly+"/") {
+			continue
+		}
+		out = append(out, filepath.Join(d, "cgroup.procs"))
 	}
 	return out
 }

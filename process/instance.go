@@ -173,6 +173,9 @@ func (s *Sandbox) service(svc *tandem.Service) *serviceBox {
 		return b
 	}
 	b := &serviceBox{}
+	if s.closed {
+		return b // what it runs is refused; nothing to make
+	}
 	s.services[svc.Name] = b
 	if s.cg != nil {
 		name := svc.Name
@@ -250,7 +253,7 @@ func (s *Sandbox) config(svc *tandem.Service, argv []string, stderr io.Writer) (
 		Dir:     workDir(svc),
 		UID:     s.user.id,
 		GID:     s.user.id,
-		Cgroups: box.cg.procs(),
+		Cgroups: box.cg.procs(s.spec.Limits.CPUs > 0 || svc.Limits.CPUs > 0),
 	}
 	if len(svc.Name) <= 63 {
 		cfg.Hostname = svc.Name

@@ -74,7 +74,7 @@ func newBuildBox(c Cmd) (b *runBox, err error) {
 		}
 	}
 	b.cfg = shimConfig{Argv: c.Argv, Env: userEnv(c.Env), Dir: dir, UID: id, GID: id,
-		Cgroups: b.cg.procs(), Mounts: b.plan.all(), HostNetwork: true}
+		Cgroups: b.cg.procs(c.Limits.CPUs > 0), Mounts: b.plan.all(), HostNetwork: true}
 	return b, nil
 }
 

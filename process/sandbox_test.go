@@ -475,7 +475,7 @@ func TestLimitsThatCannotApplyAreSaid(t *testing.T) {
 	if len(missed) != 1 || !strings.Contains(missed[0], "CPU limit 1.5 not applied: this machine has no cpu cgroup controller") {
 		t.Errorf("missed %v", missed)
 	}
-	if p := g.procs(); len(p) != 1 || p[0] != filepath.Join(v2, "tandem/u7/s-api/cgroup.procs") {
+	if p := g.procs(true); len(p) != 1 || p[0] != filepath.Join(v2, "tandem/u7/s-api/cgroup.procs") {
 		t.Errorf("procs %v", p)
 	}
 }
@@ -532,5 +532,36 @@ func TestRunIsSandboxed(t *testing.T) {
 	}
 	if held(uid) {
 		t.Errorf("user %d still held after the run", uid)
+	}
+}
+
+func TestCPUControllerOnlyUnderACPULimit(t *testing.T) {
+	fs := cgroups()
+	if fs.v1["cpu"] == "" {
+		t.Skip("no v1 cpu hierarchy here")
+	}
+	sb := newSandbox(t, "free", "limited")
+	members := func(name string, l tandem.Limits) (mem, cpu string) {
+		svc := &tandem.Service{Name: name, Context: "/", Command: []string{"sleep", "60"}, Limits: l}
+		p, err := sb.Start(context.Background(), svc, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { p.Kill(); p.Wait() }()
+		rel := filepath.Join(cgroupRoot, fmt.Sprintf("u%d", sb.user.id), "s-"+name, "cgroup.procs")
+		m, _ := os.ReadFile(filepath.Join(fs.holder("memory"), rel))
+		c, _ := os.ReadFile(filepath.Join(fs.v1["cpu"], rel))
+		return strings.TrimSpace(string(m)), strings.TrimSpace(string(c))
+	}
+	// Without a CPU limit, scheduled as any process of the machine.
+	if mem, cpu := members("free", tandem.Limits{Memory: 1 << 30}); mem == "" || cpu != "" {
+		t.Errorf("no CPU limit: memory cgroup %q, cpu cgroup %q", mem, cpu)
+	}
+	if mem, cpu := members("limited", tandem.Limits{CPUs: 0.5}); mem == "" || cpu == "" {
+		t.Errorf("CPU limit: memory cgroup %q, cpu cgroup %q", mem, cpu)
+	}
+	b, _ := os.ReadFile(filepath.Join(fs.v1["cpu"], cgroupRoot, fmt.Sprintf("u%d", sb.user.id), "s-limited", "cpu.cfs_quota_us"))
+	if strings.TrimSpace(string(b)) != "50000" {
+		t.Errorf("cpu.cfs_quota_us = %q", b)
 	}
 }
