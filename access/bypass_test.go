@@ -93,6 +93,7 @@ func TestFirstVisit(t *testing.T) {
 	if ev[2].Actor != "alice@corp.example" || ev[2].Detail != "generation 2" {
 		t.Errorf("%+v", ev[2])
 	}
+	w.srv.visits.wg.Wait() // the audit entry follows the event
 	audit := strings.Join(w.audit.kinds(), "\n")
 	if strings.Count(audit, "visit.first pr-7 alice@corp.example") != 2 {
 		t.Errorf("audit:\n%s", audit)

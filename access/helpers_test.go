@@ -15,12 +15,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/audit"
 	"github.com/tandem-dev/tandem/gateway"
 	"github.com/tandem-dev/tandem/internal/testmail"
 	"github.com/tandem-dev/tandem/internal/testoidc"
@@ -58,39 +58,51 @@ type clock struct{ skew atomic.Int64 }
 func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.skew.Load())) }
 func (c *clock) advance(d time.Duration) { c.skew.Add(int64(d)) }
 
-// auditLog is a tandem.AuditLog that keeps what it is given.
+// auditLog is the real audit log over the world's store, read back.
 type auditLog struct {
-	mu     sync.Mutex
-	events []tandem.AuditEvent
+	*audit.Log
+	store *sqlite.DB
 }
 
-func (a *auditLog) Append(_ context.Context, e tandem.AuditEvent) (tandem.AuditEntry, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, e)
-	return tandem.AuditEntry{Index: int64(len(a.events) - 1)}, nil
-}
-
+// kinds are the log's entries as "kind preview actor", read from their
+// signed envelopes.
 func (a *auditLog) kinds() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	recs, err := a.store.AuditRecords(context.Background(), tandem.AuditFilter{})
+	if err != nil {
+		panic(err)
+	}
 	var out []string
-	for _, e := range a.events {
-		out = append(out, string(e.Kind)+" "+e.Preview+" "+e.Actor)
+	for _, r := range recs {
+		var env struct{ Payload []byte }
+		var st struct{ Predicate tandem.AuditEvent }
+		if json.Unmarshal(r.Envelope, &env) != nil || json.Unmarshal(env.Payload, &st) != nil {
+			panic("an audit entry that is not a DSSE envelope of a statement")
+		}
+		out = append(out, string(r.Kind)+" "+r.Preview+" "+st.Predicate.Actor)
 	}
 	return out
 }
 
 func newWorld(t *testing.T, tweak func(*Config)) *world {
 	t.Helper()
-	w := &world{t: t, clock: &clock{}, logs: &testutil.Buffer{}, audit: &auditLog{}}
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "tandem.db"))
+	w := &world{t: t, clock: &clock{}, logs: &testutil.Buffer{}}
+	dir := t.TempDir()
+	db, err := sqlite.Open(filepath.Join(dir, "tandem.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	w.store = db
 	ctx := context.Background()
+	key, err := audit.EnsureKey(dir, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(ctx, db, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.audit = &auditLog{Log: log, store: db}
 	for _, p := range []tandem.Preview{{Name: "pr-7", Repo: "shop"}, {Name: "pr-8", Repo: "shop"}, {Name: "pr-9", Repo: "blog"}} {
 		p.State, p.Generation, p.Serving, p.Binding = tandem.PreviewReady, 1, 1, tandem.Binding{Repo: p.Repo, Commit: "c0ffee"}
 		if err := db.PutPreview(ctx, &p); err != nil {

@@ -77,6 +77,7 @@ func TestShareLink(t *testing.T) {
 	if ev := w.events("share.created")[0]; ev.Actor != "admin@corp.example" || !strings.Contains(ev.Detail, "client@client.example") {
 		t.Errorf("created %+v", ev)
 	}
+	w.srv.visits.wg.Wait() // a visit's audit entry follows its event
 	audit := strings.Join(w.audit.kinds(), "\n")
 	for _, want := range []string{"access.granted pr-7 admin@corp.example", "access.revoked pr-7 admin@corp.example", "visit.first pr-7 client@client.example (share link " + link.ID + ")"} {
 		if !strings.Contains(audit, want) {
