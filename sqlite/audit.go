@@ -71,17 +71,27 @@ func (db *DB) AppendAudit(ctx context.Context, recs []tandem.AuditRecord, hashes
 		if size != recs[0].Index {
 			return tandem.Errorf(tandem.ECONFLICT, "sqlite: audit log holds %d entries, not %d: another writer appended", size, recs[0].Index)
 		}
+		// Prepared once for the batch: parsing costs more than inserting.
+		entry, err := tx.PrepareContext(ctx, "INSERT INTO audit_entries (idx, repo, preview, kind, time, envelope) VALUES (?, ?, ?, ?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer entry.Close()
+		hash, err := tx.PrepareContext(ctx, "INSERT INTO audit_hashes (id, hash) VALUES (?, ?)")
+		if err != nil {
+			return err
+		}
+		defer hash.Close()
 		for i, r := range recs {
 			if r.Index != size+int64(i) {
 				return tandem.Errorf(tandem.EINVALID, "sqlite: audit entries out of order: %d after %d", r.Index, size+int64(i)-1)
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO audit_entries (idx, repo, preview, kind, time, envelope) VALUES (?, ?, ?, ?, ?, ?)",
-				r.Index, r.Repo, r.Preview, string(r.Kind), formatTime(r.Time), r.Envelope); err != nil {
+			if _, err := entry.ExecContext(ctx, r.Index, r.Repo, r.Preview, string(r.Kind), formatTime(r.Time), r.Envelope); err != nil {
 				return err
 			}
 		}
 		for _, h := range hashes {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO audit_hashes (id, hash) VALUES (?, ?)", h.Index, h.Hash[:]); err != nil {
+			if _, err := hash.ExecContext(ctx, h.Index, h.Hash[:]); err != nil {
 				return err
 			}
 		}
