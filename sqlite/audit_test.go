@@ -176,7 +176,9 @@ func hundredThousand(b *testing.B) *audit.Log {
 			return
 		}
 		began := time.Now()
-		defer func() { b.Logf("100,000 entries appended in groups of 1,000 in %s", time.Since(began).Round(time.Millisecond)) }()
+		defer func() {
+			b.Logf("100,000 entries appended in groups of 1,000 in %s", time.Since(began).Round(time.Millisecond))
+		}()
 		for start := 0; start < 100_000; start += 1000 {
 			events := make([]tandem.AuditEvent, 1000)
 			for i := range events {
