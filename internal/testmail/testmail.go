@@ -6,6 +6,7 @@ package testmail
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -71,17 +72,31 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The ports are free when picked, and may be taken before mailpit
+	// binds them (tests of other packages pick too): then pick again.
+	for try := 1; ; try++ {
+		s, out, err := startOn(t, bin)
+		if err == nil {
+			return s
+		}
+		if try == 5 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("mailpit: %v\n%s", err, out)
+		}
+	}
+}
+
+// startOn starts mailpit on two fresh ports and waits until it answers.
+func startOn(t testing.TB, bin string) (*Server, string, error) {
 	smtp, api := freePort(t), freePort(t)
-	dir := t.TempDir()
 	cmd := exec.Command(bin,
 		"--smtp", fmt.Sprintf("127.0.0.1:%d", smtp), "--listen", fmt.Sprintf("127.0.0.1:%d", api),
-		"--database", filepath.Join(dir, "mail.db"), "--disable-version-check", "--quiet",
+		"--database", filepath.Join(t.TempDir(), "mail.db"), "--disable-version-check", "--quiet",
 		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--smtp-disable-rdns")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -95,20 +110,51 @@ func Start(t testing.TB) *Server {
 		res, err := http.Get(s.API + "/readyz")
 		if err == nil {
 			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return s
+			if res.StatusCode == http.StatusOK && smtpAnswers(s.Addr()) {
+				return s, "", nil
 			}
 		}
 		select {
 		case <-done:
-			t.Fatalf("mailpit exited: %s", out.String())
+			return nil, out.String(), fmt.Errorf("mailpit exited")
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mailpit did not start: %s", out.String())
+			return nil, out.String(), fmt.Errorf("mailpit did not start in 30s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// smtpAnswers reports whether an SMTP server greets on addr.
+func smtpAnswers(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 3)
+	_, err = io.ReadFull(c, b)
+	return err == nil && string(b) == "220"
+}
+
+// syncBuffer is mailpit's output, written by its pipes' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // Addr is the SMTP server's host:port.
