@@ -197,10 +197,12 @@ func (s *Server) previewPages(p Preview, pr *tandem.Principal) http.Handler {
 		noStore(w)
 		http.Redirect(w, r, s.authURL("/signout"), http.StatusSeeOther)
 	})
+	// How and when the browser signed in, not who: the application's own
+	// scripts can read this page, and must not learn who reviews them.
 	mux.HandleFunc("GET /__tandem/whoami", func(w http.ResponseWriter, r *http.Request) {
 		noStore(w)
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"principal": pr.String(), "kind": pr.Kind, "method": pr.Method,
+		json.NewEncoder(w).Encode(map[string]any{"kind": pr.Kind, "method": pr.Method,
 			"auth_time": pr.AuthTime, "preview": p.Name, "generation": p.Generation})
 	})
 	mux.HandleFunc("GET /__tandem/oauth/{provider}/authorize", func(w http.ResponseWriter, r *http.Request) {

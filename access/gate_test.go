@@ -184,7 +184,7 @@ func TestReauthentication(t *testing.T) {
 }
 
 type who_ struct {
-	Principal string    `json:"principal"`
+	Principal string    `json:"principal"` // never said
 	Method    string    `json:"method"`
 	AuthTime  time.Time `json:"auth_time"`
 }
@@ -193,7 +193,7 @@ func whoami(t *testing.T, b *browser, w *world) who_ {
 	t.Helper()
 	p := b.get(w.url("pr-7", "/__tandem/whoami"))
 	var v who_
-	if err := json.Unmarshal([]byte(p.body), &v); err != nil || p.status != 200 {
+	if err := json.Unmarshal([]byte(p.body), &v); err != nil || p.status != 200 || v.Principal != "" || strings.Contains(p.body, "@") {
 		t.Fatalf("whoami: %d %s", p.status, p.body)
 	}
 	return v
