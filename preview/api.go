@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ import (
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (*tandem.Preview, error) {
 	if err := tandem.ValidPreviewName(req.Name); err != nil {
 		return nil, err
+	}
+	if host := m.host(req.Name); slices.Contains(m.opts.Hosts, host) {
+		return nil, tandem.Errorf(tandem.ECONFLICT, "preview name %q: %s is the server's own host; choose another name", req.Name, host)
 	}
 	repo, ok := m.opts.Repos[req.Repo]
 	if !ok {

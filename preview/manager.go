@@ -42,6 +42,10 @@ type Options struct {
 	Scheme     string
 	PublicPort string
 
+	// Hosts are the server's own hosts under Domain (the sign-in host): no
+	// preview may take their names.
+	Hosts []string
+
 	Parallelism int           // previews made at once (default 2)
 	DefaultTTL  time.Duration // when neither the request nor the stack says (0: none)
 	Drain       time.Duration // how long a replaced instance still runs after the switch (default 2s)

@@ -188,8 +188,8 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 	return preview.New(preview.Options{
 		Store: store, Runtime: process.New(), Repos: repos, DataDir: cfg.Data,
 		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
-		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits,
-		BuildEnv: buildEnv(), BuildExec: isolatedExec,
+		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits, Hosts: []string{cfg.authHost()},
+		BuildEnv: buildEnv(), BuildExec: limitedExec(cfg.limits),
 		Serve: router.set, Logger: logger, Audit: auditLog,
 	})
 }

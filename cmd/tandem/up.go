@@ -236,7 +236,16 @@ func (c *upCmd) runBuilds(ctx context.Context, st *tandem.Stack, con *console) (
 // isolatedExec runs a build step under the process runtime's init: nothing
 // it starts outlives it, or tandem.
 func isolatedExec(ctx context.Context, dir string, env []string, command string, out io.Writer) error {
-	return process.Run(ctx, process.Cmd{Argv: []string{"/bin/sh", "-c", command}, Dir: dir, Env: env, Stdout: out, Stderr: out})
+	return limitedExec(tandem.Limits{})(ctx, dir, env, command, out)
+}
+
+// limitedExec is isolatedExec within limits: a preview's build, which runs
+// the pull request's code (npm's install scripts, next.config.js), may use
+// no more than the preview's services together.
+func limitedExec(l tandem.Limits) func(ctx context.Context, dir string, env []string, command string, out io.Writer) error {
+	return func(ctx context.Context, dir string, env []string, command string, out io.Writer) error {
+		return process.Run(ctx, process.Cmd{Argv: []string{"/bin/sh", "-c", command}, Dir: dir, Env: env, Stdout: out, Stderr: out, Limits: l})
+	}
 }
 
 // roundDuration keeps what matters to a person: 12ms, 1.4s, 1m3s.
