@@ -50,6 +50,20 @@ type Preview struct {
 
 	// Binding is what the serving instance runs.
 	Binding Binding `json:"binding"`
+
+	// RequestedBy is who asked for the current generation ("gitea:alice",
+	// an API caller; "" for tandem itself) and RequestReason why ("opened
+	// pull request #7"): the audit log's actor and detail.
+	RequestedBy   string `json:"requested_by,omitempty"`
+	RequestReason string `json:"request_reason,omitempty"`
+	// Untrusted marks code from outside the repository (a fork's pull
+	// request): the server's own secrets are withheld from it unless the
+	// repository's configuration says otherwise.
+	Untrusted bool `json:"untrusted,omitempty"`
+	// SourceRefs are, for services built from another repository, what was
+	// asked for: service → "backend@refs/pull/515/head". Binding.Sources
+	// says what that resolved to.
+	SourceRefs map[string]string `json:"source_refs,omitempty"`
 }
 
 // Binding records exactly what a preview instance ran, so that an approval
@@ -60,6 +74,9 @@ type Binding struct {
 	StackDigest string            `json:"stack_digest,omitempty"` // of the resolved stack, secrets left out
 	Builds      map[string]string `json:"builds,omitempty"`       // service → digest of its build's inputs
 	SnapshotKey string            `json:"snapshot_key,omitempty"` // the seeded database it started from
+	// Sources are the services built from another repository than Repo:
+	// service → "backend@<commit>".
+	Sources map[string]string `json:"sources,omitempty"`
 }
 
 // Event is something that happened to a preview, in order: progress for the

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -52,11 +53,18 @@ func TestAuditStoreIsAppendOnly(t *testing.T) {
 // its previews.
 func TestAuditMigratesAnOlderFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tandem.db")
-	old, err := open(path, migrations[:1])
+	// A file of the first schema, written as the store of then did:
+	// today's store writes more columns, so the row goes in by hand.
+	old, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.PutPreview(context.Background(), fullPreview("pr-7")); err != nil {
+	if err := migrate(context.Background(), old, migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	args, _ := previewArgs(fullPreview("pr-7"))
+	n := 23
+	if _, err := old.Exec("INSERT INTO previews ("+strings.Join(previewColumns[:n], ", ")+") VALUES (?"+strings.Repeat(", ?", n-1)+")", args[:n]...); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()

@@ -55,7 +55,12 @@ func fullPreview(name string) *tandem.Preview {
 			StackDigest: "sha256:aaaa",
 			Builds:      map[string]string{"api": "sha256:bbbb", "web": "sha256:cccc"},
 			SnapshotKey: "sha256:dddd",
+			Sources:     map[string]string{"api": "backend@89abcdef0123456789abcdef0123456789abcdef"},
 		},
+		RequestedBy:   "gitea:alice",
+		RequestReason: "opened pull request #7",
+		Untrusted:     true,
+		SourceRefs:    map[string]string{"api": "backend@refs/pull/515/head"},
 	}
 }
 

@@ -65,6 +65,9 @@ CREATE INDEX events_by_preview ON events (preview, id);
 	auditSchema, // 2: the audit log, in audit.go
 	// 3: people, grants, tokens, sessions, share links, codes and logins, in access.go.
 	accessSchema,
+	// 4: forge webhooks' deliveries and pull requests, and what previews
+	// record of other repositories and of who asked, in forge.go.
+	forgeSchema,
 }
 
 // migrate brings the database up to len(migrations), one transaction per

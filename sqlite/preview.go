@@ -20,6 +20,7 @@ var previewColumns = []string{
 	"url", "ttl_ns", "expires_at", "created_at", "updated_at", "ready_at",
 	"generation", "serving",
 	"binding_repo", "binding_commit", "binding_stack_digest", "binding_builds", "binding_snapshot_key",
+	"binding_sources", "source_refs", "requested_by", "request_reason", "untrusted", // migration 4
 }
 
 var (
@@ -121,6 +122,14 @@ func previewArgs(p *tandem.Preview) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("binding builds: %w", err)
 	}
+	sources, err := jsonColumn(len(p.Binding.Sources) > 0, p.Binding.Sources)
+	if err != nil {
+		return nil, fmt.Errorf("binding sources: %w", err)
+	}
+	refs, err := jsonColumn(len(p.SourceRefs) > 0, p.SourceRefs)
+	if err != nil {
+		return nil, fmt.Errorf("source refs: %w", err)
+	}
 	b := p.Binding
 	return []any{
 		p.Name, p.Repo, p.Ref, p.PR, p.Commit, p.Branch,
@@ -128,6 +137,7 @@ func previewArgs(p *tandem.Preview) ([]any, error) {
 		p.URL, int64(p.TTL), formatTime(p.ExpiresAt), formatTime(p.CreatedAt), formatTime(p.UpdatedAt), formatTime(p.ReadyAt),
 		p.Generation, p.Serving,
 		b.Repo, b.Commit, b.StackDigest, builds, b.SnapshotKey,
+		sources, refs, p.RequestedBy, p.RequestReason, p.Untrusted,
 	}, nil
 }
 
@@ -137,7 +147,7 @@ func scanPreview(row scanner) (*tandem.Preview, error) {
 	var (
 		p                                        tandem.Preview
 		state                                    string
-		logTail, builds                          sql.NullString
+		logTail, builds, sources, refs           sql.NullString
 		ttl                                      int64
 		expiresAt, createdAt, updatedAt, readyAt sql.NullString
 	)
@@ -147,6 +157,7 @@ func scanPreview(row scanner) (*tandem.Preview, error) {
 		&p.URL, &ttl, &expiresAt, &createdAt, &updatedAt, &readyAt,
 		&p.Generation, &p.Serving,
 		&p.Binding.Repo, &p.Binding.Commit, &p.Binding.StackDigest, &builds, &p.Binding.SnapshotKey,
+		&sources, &refs, &p.RequestedBy, &p.RequestReason, &p.Untrusted,
 	)
 	if err != nil {
 		return nil, err
@@ -158,6 +169,12 @@ func scanPreview(row scanner) (*tandem.Preview, error) {
 	}
 	if err := fromJSON(builds, &p.Binding.Builds); err != nil {
 		return nil, fmt.Errorf("preview %q: binding builds: %w", p.Name, err)
+	}
+	if err := fromJSON(sources, &p.Binding.Sources); err != nil {
+		return nil, fmt.Errorf("preview %q: binding sources: %w", p.Name, err)
+	}
+	if err := fromJSON(refs, &p.SourceRefs); err != nil {
+		return nil, fmt.Errorf("preview %q: source refs: %w", p.Name, err)
 	}
 	for _, t := range []struct {
 		dst *time.Time
