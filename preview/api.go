@@ -30,6 +30,9 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*tandem.Previe
 	if !ok {
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "no repository %q: registered are %s", req.Repo, strings.Join(m.repoNames(), ", "))
 	}
+	if repo.Compose == "" {
+		return nil, tandem.Errorf(tandem.EINVALID, "repository %s has no stack file of its own: it only supplies services to others", req.Repo)
+	}
 	if req.Ref == "" {
 		req.Ref = repo.DefaultBranch
 	}
@@ -58,6 +61,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*tandem.Previe
 		return nil, tandem.Errorf(tandem.ECONFLICT, "preview %s is of repository %s, not %s: destroy it first, or choose another name", req.Name, p.Repo, req.Repo)
 	}
 	p.Repo, p.Ref, p.PR = req.Repo, req.Ref, req.PR
+	p.RequestedBy, p.RequestReason, p.Untrusted = req.By, req.Reason, req.Untrusted
 	p.Generation++
 	p.State, p.Step, p.Error, p.LogTail = tandem.PreviewQueued, "", "", nil
 	p.URL = m.url(req.Name)

@@ -25,9 +25,16 @@ func (m *Manager) audit(kind tandem.AuditKind, p *tandem.Preview, detail string)
 	if m.opts.Audit == nil {
 		return
 	}
+	actor := "tandem"
+	if p.RequestedBy != "" && kind != tandem.AuditPreviewDestroyed {
+		actor = p.RequestedBy // who asked for this generation: "gitea:alice"
+		if p.RequestReason != "" {
+			detail += " (" + p.RequestReason + ")"
+		}
+	}
 	_, err := m.opts.Audit.Append(context.Background(), tandem.AuditEvent{
 		Kind: kind, Repo: p.Repo, Preview: p.Name, Generation: p.Serving, Binding: p.Binding,
-		Actor: "tandem", Detail: detail,
+		Actor: actor, Detail: detail,
 	})
 	if err != nil {
 		m.log.Error("audit log", "preview", p.Name, "kind", kind, "err", err)

@@ -68,7 +68,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	go m.expire(loop)
 	for _, p := range requeue {
-		if _, err := m.Create(ctx, CreateRequest{Name: p.Name, Repo: p.Repo, Ref: p.Ref, PR: p.PR, TTL: p.TTL}); err != nil {
+		if _, err := m.Create(ctx, CreateRequest{Name: p.Name, Repo: p.Repo, Ref: p.Ref, PR: p.PR, TTL: p.TTL,
+			By: p.RequestedBy, Reason: p.RequestReason, Untrusted: p.Untrusted}); err != nil {
 			m.log.Error("resume", "preview", p.Name, "err", err)
 		}
 	}

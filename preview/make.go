@@ -206,6 +206,11 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	if p, err = m.update(j.name, j.gen, func(p *tandem.Preview) { p.Commit, p.Branch = commit, branch }); err != nil {
 		return err
 	}
+	newStep("sources", nil)
+	sources, err := m.checkoutSources(ctx, j, p, src) // services from other repositories (sources.go)
+	if err != nil {
+		return err
+	}
 
 	// The stack, with this preview's values and secrets.
 	newStep("load stack", nil)
@@ -217,7 +222,7 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	if problems := check.Stack(st, m.opts.Runtime.Check); hasErrors(problems) {
 		return tandem.Errorf(tandem.EINVALID, "%s", joinProblems(problems))
 	}
-	binding := tandem.Binding{Repo: p.Repo, Commit: commit, StackDigest: stackDigest(st, mask), Builds: map[string]string{}}
+	binding := tandem.Binding{Repo: p.Repo, Commit: commit, StackDigest: stackDigest(st, mask), Builds: map[string]string{}, Sources: sources}
 
 	// Builds.
 	for _, svc := range st.Services {
@@ -407,6 +412,7 @@ func (m *Manager) loadStack(ctx context.Context, p *tandem.Preview, src string) 
 			return nil, nil, err
 		}
 	}
+	secrets = serverEnv(repo, p, secrets) // tandem.yaml's values, unless withheld (sources.go)
 	vars := tandem.Vars{Host: m.host(p.Name), URL: m.url(p.Name), Name: p.Name, GitSHA: p.Commit, GitBranch: p.Branch, Secrets: secrets}
 	if p.PR != 0 {
 		vars.PRNumber = fmt.Sprint(p.PR)

@@ -25,8 +25,21 @@ import (
 type Repo struct {
 	Name          string
 	Source        tandem.Source
-	Compose       string // the Compose file's path in the repository
+	Compose       string // the Compose file's path in the repository ("": it only supplies services to others)
 	DefaultBranch string
+
+	// Services are the stack's services built from another registered
+	// repository, by service name (see sources.go).
+	Services map[string]ServiceSource
+	// PRRef is how the repository names a pull request's head, with one
+	// %d: "refs/pull/%d/head" (the default), GitLab's
+	// "refs/merge-requests/%d/head".
+	PRRef string
+	// Env are values the server supplies (tandem.yaml), which the stack
+	// file interpolates as it does its generated secrets. Untrusted code
+	// (a fork's pull request) gets them only if ForkEnv.
+	Env     map[string]string
+	ForkEnv bool
 }
 
 // Options configure a Manager.
@@ -92,6 +105,12 @@ type CreateRequest struct {
 	Ref  string        `json:"ref,omitempty"` // default: the repository's default branch
 	PR   int           `json:"pr,omitempty"`
 	TTL  time.Duration `json:"ttl,omitempty"` // 0: the stack's preview.ttl, then the server's
+
+	// By and Reason say who asked and why, for the audit log: "gitea:alice",
+	// "opened pull request #7". Untrusted marks a fork's code.
+	By        string `json:"by,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Untrusted bool   `json:"untrusted,omitempty"`
 }
 
 // Manager makes, serves and removes previews.
