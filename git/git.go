@@ -65,6 +65,7 @@ type command struct {
 	dir   string              // the working directory; "" for the process's own
 	args  []string            // after git's global options
 	stdin io.Reader           // nil for none
+	env   []string            // added to the environment: credentials, never in args
 	show  func(string) string // hides credentials in what it says; from redactor
 }
 
@@ -74,7 +75,7 @@ type command struct {
 func (c command) run(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append(append([]string(nil), overrides...), c.args...)...)
 	cmd.Dir = c.dir
-	cmd.Env = environ()
+	cmd.Env = append(environ(), c.env...)
 	cmd.Stdin = c.stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

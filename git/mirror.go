@@ -17,6 +17,7 @@ var refspecs = []string{
 	"+refs/heads/*:refs/heads/*",
 	"+refs/tags/*:refs/tags/*",
 	"+refs/pull/*/head:refs/pull/*/head",
+	"+refs/merge-requests/*/head:refs/merge-requests/*/head", // GitLab's
 }
 
 // Mirror is a registered repository, cloned once (git clone --mirror) into
@@ -36,6 +37,13 @@ type Mirror struct {
 	worktrees chan struct{}       // held while adding or removing worktrees
 	fetched   time.Time           // when the last successful fetch began; under fetching
 	show      func(string) string // from redactor
+
+	// Credentials, if set, returns the Authorization header's value
+	// ("Basic ...", "Bearer ...") for fetching over HTTPS: a private
+	// repository's token, a GitHub App's installation token. It is asked
+	// at every fetch (tokens expire) and reaches git through its
+	// environment, never its command line, a file or a message.
+	Credentials func(context.Context) (string, error)
 }
 
 var _ tandem.Source = (*Mirror)(nil)
@@ -125,8 +133,29 @@ func (m *Mirror) fetch(ctx context.Context) error {
 	if _, err := m.git("config", "--", "remote.origin.url", m.URL).run(ctx); err != nil {
 		return err
 	}
-	_, err = m.git(append([]string{"fetch", "--prune", "--quiet", "--", m.URL}, refspecs...)...).run(ctx)
+	fetch := m.git(append([]string{"fetch", "--prune", "--quiet", "--", m.URL}, refspecs...)...)
+	if fetch.env, err = m.credentialEnv(ctx); err != nil {
+		return err
+	}
+	_, err = fetch.run(ctx)
 	return err
+}
+
+// credentialEnv gives git the Authorization header as configuration in
+// its environment (GIT_CONFIG_COUNT, git 2.31 and later): other users see
+// neither a process's environment nor a file, as they would an argument.
+func (m *Mirror) credentialEnv(ctx context.Context) ([]string, error) {
+	if m.Credentials == nil {
+		return nil, nil
+	}
+	v, err := m.Credentials(ctx)
+	if err != nil {
+		return nil, failed(tandem.EUNAVAILABLE, err, "repository %s: credentials", m.Name)
+	}
+	if v == "" || strings.ContainsAny(v, "\r\n") {
+		return nil, nil
+	}
+	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: " + v}, nil
 }
 
 // clone clones into a temporary directory beside Dir and renames it into
@@ -143,7 +172,11 @@ func (m *Mirror) clone(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	if _, err := (command{args: []string{"clone", "--mirror", "--quiet", "--", m.URL, tmp}, show: m.show}).run(ctx); err != nil {
+	env, err := m.credentialEnv(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := (command{args: []string{"clone", "--mirror", "--quiet", "--", m.URL, tmp}, show: m.show, env: env}).run(ctx); err != nil {
 		return err
 	}
 	into := &Mirror{Dir: tmp, show: m.show}
@@ -191,6 +224,9 @@ func kept(ref string) bool {
 		return true
 	}
 	pr, ok := strings.CutPrefix(ref, "refs/pull/")
+	if !ok {
+		pr, ok = strings.CutPrefix(ref, "refs/merge-requests/")
+	}
 	return ok && strings.HasSuffix(pr, "/head") && strings.Count(pr, "/") == 1
 }
 

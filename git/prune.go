@@ -38,7 +38,7 @@ func (m *Mirror) Prune(ctx context.Context, keep []string) error {
 			}
 			bare = bare || line == "bare"
 		}
-		if dir == "" || bare || kept[realPath(dir)] {
+		if dir == "" || bare || within(kept, realPath(dir)) {
 			continue
 		}
 		if err := m.remove(ctx, dir); err != nil {
@@ -57,4 +57,18 @@ func realPath(dir string) string {
 		return real
 	}
 	return filepath.Clean(dir)
+}
+
+// within reports whether dir is a kept directory or inside one: a work
+// tree of another repository checked out inside a preview's (a service
+// built from it) lives as long as the preview's does.
+func within(kept map[string]bool, dir string) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		if kept[d] {
+			return true
+		}
+		if d == filepath.Dir(d) {
+			return false
+		}
+	}
 }
