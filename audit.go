@@ -92,6 +92,17 @@ type Signature struct {
 	Reauth      string           `json:"reauth"`          // "oidc", "totp", "email-code"
 	ReauthAt    time.Time        `json:"reauth_at"`       // when that re-authentication happened
 	Comment     string           `json:"comment,omitempty"`
+	// Checklist is the checklist as the signer saw it, each item with its
+	// result and the log entry that recorded it: what was signed, beside
+	// the generation, its binding and the review plan's digest.
+	Checklist []SignedItem `json:"checklist,omitempty"`
+}
+
+// SignedItem is a checklist item's state in a signature.
+type SignedItem struct {
+	Item   string `json:"item"`
+	Result string `json:"result"` // "pass", "fail", "n/a"; "" for none
+	Entry  int64  `json:"entry"`  // the log entry of that result; -1 for none
 }
 
 // AuditEntry is an event as the log keeps it.

@@ -64,6 +64,10 @@ type Preview struct {
 	// asked for: service → "backend@refs/pull/515/head". Binding.Sources
 	// says what that resolved to.
 	SourceRefs map[string]string `json:"source_refs,omitempty"`
+	// Author is who wrote the change (a pull request's author): an email
+	// address where it is known, else "FORGE:LOGIN". They sign no stage of
+	// its review (separation of duties).
+	Author string `json:"author,omitempty"`
 }
 
 // Binding records exactly what a preview instance ran, so that an approval
@@ -77,6 +81,9 @@ type Binding struct {
 	// Sources are the services built from another repository than Repo:
 	// service → "backend@<commit>".
 	Sources map[string]string `json:"sources,omitempty"`
+	// ReviewPlan is the digest of the review plan read from the work tree
+	// at Commit (tandem.ReviewPlan.Digest): what the review was against.
+	ReviewPlan string `json:"review_plan,omitempty"`
 }
 
 // Event is something that happened to a preview, in order: progress for the

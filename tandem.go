@@ -34,6 +34,9 @@ type Stack struct {
 
 	Routes  []Route
 	Preview PreviewSettings
+	// Review is x-tandem.review, the review plan, if the stack file holds
+	// it (see ReviewPlanFile); nil otherwise.
+	Review *ReviewPlan
 
 	// Warnings are what loading allowed but questions: paths that lead
 	// outside the repository, which tandem serve would refuse.

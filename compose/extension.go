@@ -17,7 +17,7 @@ import (
 const Extension = "x-tandem"
 
 var (
-	stackKeys   = []string{"preview", "routes"}
+	stackKeys   = []string{"preview", "review", "routes"}
 	routeKeys   = []string{"error_page", "errors", "path", "strip_prefix", "to"}
 	previewKeys = []string{"access", "domain", "secrets", "ttl"}
 	serviceKeys = []string{"build", "command", "seed"}
@@ -45,6 +45,10 @@ func (d *decoder) stack(v any, st *tandem.Stack) {
 	}
 	if p, ok := m["preview"]; ok {
 		st.Preview = d.preview(p, Extension+".preview")
+	}
+	if r, ok := m["review"]; ok {
+		st.Review = d.review(r, Extension+".review", Extension+".review")
+		st.Review.Source = Extension + ".review"
 	}
 }
 
