@@ -92,6 +92,7 @@ type Server struct {
 	limits   limiter
 	visits   visits
 	oidc     oidcClient
+	sites    siteSet // hosts of tandem's own behind the sign-in (site.go)
 }
 
 // New returns the Server cfg describes.

@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"html/template"
 	"net"
@@ -124,10 +123,7 @@ func (s *Server) csrf(w http.ResponseWriter, r *http.Request) string {
 
 // checkCSRF refuses a form posted from anywhere but the sign-in host.
 func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
-	c, err := r.Cookie(s.named("csrf"))
-	origin := r.Header.Get("Origin")
-	if err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) == 1 &&
-		(origin == "" || origin == s.authURL("")) {
+	if s.validCSRF(r, s.authURL("")) {
 		return true
 	}
 	s.render(w, http.StatusForbidden, "message", view{Title: "Form expired",
@@ -174,15 +170,17 @@ func (s *Server) Principal(r *http.Request) (*tandem.Principal, error) {
 	return p, nil
 }
 
-// target is where a sign-in was going: a page of a preview, or of the
-// sign-in host.
+// target is where a sign-in was going: a page of a preview, of a site, or
+// of the sign-in host.
 type target struct {
-	preview   *tandem.Preview // nil for the sign-in host
+	preview   *tandem.Preview // nil for a site or the sign-in host
+	site      string          // a site's host, or ""
 	pathQuery string
 }
 
 // checkReturn reads a return URL: only pages of previews this server has,
-// or of the sign-in host, are returned to; anything else is "/".
+// of its sites, or of the sign-in host, are returned to; anything else is
+// "/".
 func (s *Server) checkReturn(ctx context.Context, rd string) target {
 	home := target{pathQuery: "/"}
 	u, err := url.Parse(rd)
@@ -197,6 +195,9 @@ func (s *Server) checkReturn(ctx context.Context, rd string) target {
 	if strings.EqualFold(host, s.cfg.AuthHost) {
 		return target{pathQuery: pq}
 	}
+	if site := strings.ToLower(host); s.sites.has(site) {
+		return target{site: site, pathQuery: pq}
+	}
 	name, ok := strings.CutSuffix(strings.ToLower(host), "."+s.cfg.Domain)
 	if !ok || tandem.ValidPreviewName(name) != nil {
 		return home
@@ -208,12 +209,17 @@ func (s *Server) checkReturn(ctx context.Context, rd string) target {
 	return target{preview: p, pathQuery: pq}
 }
 
-// continueTo sends a browser signed in as pr where rd says: a preview
-// (through a ticket for its host), or a page of the sign-in host.
+// continueTo sends a browser signed in as pr where rd says: a preview or
+// a site (through a ticket for its host), or a page of the sign-in host.
 func (s *Server) continueTo(w http.ResponseWriter, r *http.Request, pr *tandem.Principal, who who, rd string) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	t := s.checkReturn(ctx, rd)
+	if t.site != "" {
+		ticket := s.tickets.issue(t.site, who, s.now())
+		http.Redirect(w, r, s.siteURL(t.site, sessionPath+"?ticket="+url.QueryEscape(ticket)+"&rd="+url.QueryEscape(t.pathQuery)), http.StatusSeeOther)
+		return
+	}
 	if t.preview == nil {
 		http.Redirect(w, r, s.authURL(t.pathQuery), http.StatusSeeOther)
 		return

@@ -47,7 +47,7 @@ func (s *Server) Gate(p Preview) gateway.Gate {
 	host := s.previewHost(p.Name)
 	return func(r *gateway.GateRequest) gateway.GateDecision {
 		if r.Path == sessionPath {
-			return gateway.GateDecision{Handler: s.exchange(p, host)}
+			return gateway.GateDecision{Handler: s.exchange(host, s.previewURL(p.Name, "/"))}
 		}
 		pr, deny := s.admit(p, host, r)
 		if deny != nil {
@@ -140,23 +140,30 @@ func jsonError(status int, msg string) http.Handler {
 	})
 }
 
-// exchange turns a ticket from the sign-in host into a session on the
-// preview's host, then sends the browser where it was going.
-func (s *Server) exchange(p Preview, host string) http.Handler {
+// exchange turns a ticket from the sign-in host into a session on host (a
+// preview's, or a site's), in place of any the browser had there, then
+// sends the browser where it was going. home is where to sign in again for.
+func (s *Server) exchange(host, home string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		who, ok := s.tickets.redeem(host, q.Get("ticket"), s.now())
 		if !ok {
 			s.render(w, http.StatusBadRequest, "message", view{Title: "Sign-in link expired",
 				Message: "This sign-in link was used already, or is older than a minute.",
-				Link:    s.authURL("/signin?rd=" + url.QueryEscape(s.previewURL(p.Name, "/"))), LinkText: "Sign in again"})
+				Link:    s.authURL("/signin?rd=" + url.QueryEscape(home)), LinkText: "Sign in again"})
 			return
 		}
 		ctx, cancel := s.ctx()
 		defer cancel()
+		if old, err := r.Cookie(s.cookie); err == nil && old.Value != "" {
+			// A new sign-in (a re-authentication) replaces the session.
+			if err := s.endSession(ctx, host, old.Value); err != nil {
+				s.log.Error("access: end the replaced session", "host", host, "err", err)
+			}
+		}
 		c, err := s.openSession(ctx, host, who)
 		if err != nil {
-			s.log.Error("access: open a session", "preview", p.Name, "err", err)
+			s.log.Error("access: open a session", "host", host, "err", err)
 			s.render(w, http.StatusServiceUnavailable, "message", view{Title: "Try again", Message: "tandem could not open a session now."})
 			return
 		}
@@ -181,22 +188,7 @@ func localPath(rd string) string {
 // host, for someone the gate let in.
 func (s *Server) previewPages(p Preview, pr *tandem.Principal) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /__tandem/signout", func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && o != s.previewURL(p.Name, "") {
-			http.Error(w, "cross-origin sign-out refused", http.StatusForbidden)
-			return
-		}
-		if c, err := r.Cookie(s.cookie); err == nil {
-			ctx, cancel := s.ctx()
-			defer cancel()
-			if err := s.endSession(ctx, s.previewHost(p.Name), c.Value); err != nil {
-				s.log.Error("access: sign out", "preview", p.Name, "err", err)
-			}
-		}
-		http.SetCookie(w, s.sessionCookie("", time.Time{}))
-		noStore(w)
-		http.Redirect(w, r, s.authURL("/signout"), http.StatusSeeOther)
-	})
+	mux.Handle("POST /__tandem/signout", s.signoutOf(s.previewHost(p.Name), s.previewURL(p.Name, "")))
 	// How and when the browser signed in, not who: the application's own
 	// scripts can read this page, and must not learn who reviews them.
 	mux.HandleFunc("GET /__tandem/whoami", func(w http.ResponseWriter, r *http.Request) {
@@ -213,6 +205,27 @@ func (s *Server) previewPages(p Preview, pr *tandem.Principal) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, pr)))
+	})
+}
+
+// signoutOf ends a browser's session on host, whose pages are at origin,
+// then sends it to sign out of the sign-in host too.
+func (s *Server) signoutOf(host, origin string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && o != origin {
+			http.Error(w, "cross-origin sign-out refused", http.StatusForbidden)
+			return
+		}
+		if c, err := r.Cookie(s.cookie); err == nil {
+			ctx, cancel := s.ctx()
+			defer cancel()
+			if err := s.endSession(ctx, host, c.Value); err != nil {
+				s.log.Error("access: sign out", "host", host, "err", err)
+			}
+		}
+		http.SetCookie(w, s.sessionCookie("", time.Time{}))
+		noStore(w)
+		http.Redirect(w, r, s.authURL("/signout"), http.StatusSeeOther)
 	})
 }
 
