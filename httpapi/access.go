@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -33,20 +34,31 @@ func (s *Server) accessRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/grants", s.addGrant)
 	mux.HandleFunc("DELETE /v1/grants/{id}", s.deleteGrant)
 	mux.HandleFunc("GET /v1/people", func(w http.ResponseWriter, r *http.Request) {
-		if !allow(w, r, tandem.AllRepos, tandem.RoleAdmin, "list people") {
-			return
-		}
-		people, err := s.Access.People(r.Context())
+		people, err := s.People(r.Context(), PrincipalFrom(r.Context()))
 		respond(w, http.StatusOK, people, err)
 	})
 	mux.HandleFunc("GET /v1/access/events", func(w http.ResponseWriter, r *http.Request) {
-		if !allow(w, r, tandem.AllRepos, tandem.RoleAdmin, "read the access events") {
-			return
-		}
 		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-		events, err := s.Access.AccessEvents(r.Context(), after, 0)
+		events, err := s.AccessEvents(r.Context(), PrincipalFrom(r.Context()), after)
 		respond(w, http.StatusOK, events, err)
 	})
+}
+
+// People returns everyone tandem knows, for an admin of every repository.
+func (s *Server) People(ctx context.Context, who *tandem.Principal) ([]*tandem.Person, error) {
+	if err := Allowed(who, tandem.AllRepos, tandem.RoleAdmin, "list people"); err != nil {
+		return nil, err
+	}
+	return s.Access.People(ctx)
+}
+
+// AccessEvents returns the access events after the one with ID after, for
+// an admin of every repository.
+func (s *Server) AccessEvents(ctx context.Context, who *tandem.Principal, after int64) ([]tandem.AccessEvent, error) {
+	if err := Allowed(who, tandem.AllRepos, tandem.RoleAdmin, "read the access events"); err != nil {
+		return nil, err
+	}
+	return s.Access.AccessEvents(ctx, after, 0)
 }
 
 // respond writes v, or err if there is one.
@@ -73,19 +85,24 @@ func tokenRepo(t *tandem.Token) string {
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
-	all, err := s.Access.Tokens(r.Context())
+	list, err := s.VisibleTokens(r.Context(), PrincipalFrom(r.Context()))
+	respond(w, http.StatusOK, list, err)
+}
+
+// VisibleTokens returns the tokens of the repositories who administers,
+// and who's own.
+func (s *Server) VisibleTokens(ctx context.Context, who *tandem.Principal) ([]*tandem.Token, error) {
+	all, err := s.Access.Tokens(ctx)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	who := PrincipalFrom(r.Context())
 	list := []*tandem.Token{}
 	for _, t := range all {
 		if who.Can(tokenRepo(t), tandem.RoleAdmin) || ownsToken(who, t) {
 			list = append(list, t)
 		}
 	}
-	writeJSON(w, http.StatusOK, list)
+	return list, nil
 }
 
 // TokenBody is the body of POST /v1/tokens. TTL is a duration ("72h") or
@@ -115,6 +132,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
+	made, err := s.CreateToken(r.Context(), PrincipalFrom(r.Context()), body)
+	respond(w, http.StatusCreated, made, err)
+}
+
+// CreateToken makes, as who (an admin of the token's repository), an API
+// token: its secret is in the answer, and nowhere else ever.
+func (s *Server) CreateToken(ctx context.Context, who *tandem.Principal, body TokenBody) (NewToken, error) {
 	role, err := tandem.ParseRole(body.Role)
 	if err == nil {
 		err = s.knownRepo(body.Repo)
@@ -123,36 +147,40 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		err = checkName(body.Name)
 	}
 	ttl, terr := ParseTTL(body.TTL, DefaultTokenTTL)
-	if err = firstError(err, terr); err != nil {
-		writeError(w, err)
-		return
+	if err = firstError(err, terr, Allowed(who, body.Repo, tandem.RoleAdmin, "make tokens")); err != nil {
+		return NewToken{}, err
 	}
-	if !allow(w, r, body.Repo, tandem.RoleAdmin, "make tokens") {
-		return
-	}
-	who, now := PrincipalFrom(r.Context()), s.now()
+	now := s.now()
 	t := &tandem.Token{ID: tandem.NewID("t_"), Name: body.Name, Role: role, Repo: body.Repo, CreatedBy: who.String(), CreatedAt: now.UTC()}
 	if ttl > 0 {
 		t.ExpiresAt = now.Add(ttl).UTC()
 	}
 	secret := tandem.NewSecret(TokenPrefix)
-	if err := s.Access.PutToken(r.Context(), t, tandem.HashSecret(secret)); err != nil {
-		writeError(w, err)
-		return
+	if err := s.Access.PutToken(ctx, t, tandem.HashSecret(secret)); err != nil {
+		return NewToken{}, err
 	}
-	if !s.event(w, r, tandem.AccessEvent{Kind: "token.created", Repo: t.Repo, Subject: t.ID,
-		Detail: fmt.Sprintf("%s: %s in %s, expires %s", t.Name, t.Role, t.Repo, expiry(t.ExpiresAt))}) {
-		return
+	if err := s.record(ctx, who, tandem.AccessEvent{Kind: "token.created", Repo: t.Repo, Subject: t.ID,
+		Detail: fmt.Sprintf("%s: %s in %s, expires %s", t.Name, t.Role, t.Repo, expiry(t.ExpiresAt))}); err != nil {
+		return NewToken{}, err
 	}
-	writeJSON(w, http.StatusCreated, NewToken{Token: t, Secret: secret})
+	return NewToken{Token: t, Secret: secret}, nil
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	all, err := s.Access.Tokens(r.Context())
-	if err != nil {
+	if _, err := s.RevokeToken(r.Context(), PrincipalFrom(r.Context()), id); err != nil {
 		writeError(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"revoked": id})
+}
+
+// RevokeToken revokes, as who (its owner, or an admin of its repository),
+// the token id.
+func (s *Server) RevokeToken(ctx context.Context, who *tandem.Principal, id string) (*tandem.Token, error) {
+	all, err := s.Access.Tokens(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var t *tandem.Token
 	for _, c := range all {
@@ -160,37 +188,38 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 			t = c
 		}
 	}
-	who := PrincipalFrom(r.Context())
-	switch {
-	case t == nil:
-		writeError(w, tandem.Errorf(tandem.ENOTFOUND, "no token %s", id))
-		return
-	case !ownsToken(who, t) && !allow(w, r, tokenRepo(t), tandem.RoleAdmin, "revoke token "+id):
-		return
+	if t == nil {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no token %s", id)
 	}
-	if err := s.Access.RevokeToken(r.Context(), id, s.now()); err != nil {
-		writeError(w, err)
-		return
+	if !ownsToken(who, t) {
+		if err := Allowed(who, tokenRepo(t), tandem.RoleAdmin, "revoke token "+id); err != nil {
+			return nil, err
+		}
 	}
-	if s.event(w, r, tandem.AccessEvent{Kind: "token.revoked", Repo: t.Repo, Subject: id, Detail: t.Name}) {
-		writeJSON(w, http.StatusOK, map[string]string{"revoked": id})
+	if err := s.Access.RevokeToken(ctx, id, s.now()); err != nil {
+		return nil, err
 	}
+	return t, s.record(ctx, who, tandem.AccessEvent{Kind: "token.revoked", Repo: t.Repo, Subject: id, Detail: t.Name})
 }
 
 func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
-	all, err := s.Access.Grants(r.Context())
+	list, err := s.VisibleGrants(r.Context(), PrincipalFrom(r.Context()))
+	respond(w, http.StatusOK, list, err)
+}
+
+// VisibleGrants returns the grants of the repositories who administers.
+func (s *Server) VisibleGrants(ctx context.Context, who *tandem.Principal) ([]tandem.Grant, error) {
+	all, err := s.Access.Grants(ctx)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	who := PrincipalFrom(r.Context())
 	list := []tandem.Grant{}
 	for _, g := range all {
 		if who.Can(g.Repo, tandem.RoleAdmin) {
 			list = append(list, g)
 		}
 	}
-	writeJSON(w, http.StatusOK, list)
+	return list, nil
 }
 
 func (s *Server) addGrant(w http.ResponseWriter, r *http.Request) {
@@ -198,22 +227,22 @@ func (s *Server) addGrant(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &g) {
 		return
 	}
-	if err := s.knownRepo(g.Repo); err != nil {
-		writeError(w, err)
-		return
-	}
-	if !allow(w, r, g.Repo, tandem.RoleAdmin, "grant roles") {
-		return
+	g, err := s.AddGrant(r.Context(), PrincipalFrom(r.Context()), g)
+	respond(w, http.StatusCreated, g, err)
+}
+
+// AddGrant adds, as who (an admin of its repository), a grant, kept until
+// removed.
+func (s *Server) AddGrant(ctx context.Context, who *tandem.Principal, g tandem.Grant) (tandem.Grant, error) {
+	if err := firstError(s.knownRepo(g.Repo), Allowed(who, g.Repo, tandem.RoleAdmin, "grant roles")); err != nil {
+		return tandem.Grant{}, err
 	}
 	g.ID, g.Source = 0, "api"
-	g, err := s.Access.AddGrant(r.Context(), g)
+	g, err := s.Access.AddGrant(ctx, g)
 	if err != nil {
-		writeError(w, err)
-		return
+		return tandem.Grant{}, err
 	}
-	if s.event(w, r, tandem.AccessEvent{Kind: "grant.added", Repo: g.Repo, Subject: fmt.Sprint(g.ID), Detail: g.String()}) {
-		writeJSON(w, http.StatusCreated, g)
-	}
+	return g, s.record(ctx, who, tandem.AccessEvent{Kind: "grant.added", Repo: g.Repo, Subject: fmt.Sprint(g.ID), Detail: g.String()})
 }
 
 func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
@@ -222,39 +251,40 @@ func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, tandem.Errorf(tandem.EINVALID, "grant %q: a grant's ID is a number", r.PathValue("id")))
 		return
 	}
-	all, err := s.Access.Grants(r.Context())
-	if err != nil {
+	if _, err := s.RemoveGrant(r.Context(), PrincipalFrom(r.Context()), id); err != nil {
 		writeError(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"removed": id})
+}
+
+// RemoveGrant removes, as who (an admin of its repository), the grant id.
+func (s *Server) RemoveGrant(ctx context.Context, who *tandem.Principal, id int64) (tandem.Grant, error) {
+	all, err := s.Access.Grants(ctx)
+	if err != nil {
+		return tandem.Grant{}, err
 	}
 	for _, g := range all {
 		if g.ID != id {
 			continue
 		}
-		if !allow(w, r, g.Repo, tandem.RoleAdmin, "remove grants") {
-			return
+		if err := Allowed(who, g.Repo, tandem.RoleAdmin, "remove grants"); err != nil {
+			return tandem.Grant{}, err
 		}
-		if err := s.Access.DeleteGrant(r.Context(), id); err != nil {
-			writeError(w, err)
-			return
+		if err := s.Access.DeleteGrant(ctx, id); err != nil {
+			return tandem.Grant{}, err
 		}
-		if s.event(w, r, tandem.AccessEvent{Kind: "grant.removed", Repo: g.Repo, Subject: fmt.Sprint(id), Detail: g.String()}) {
-			writeJSON(w, http.StatusOK, map[string]int64{"removed": id})
-		}
-		return
+		return g, s.record(ctx, who, tandem.AccessEvent{Kind: "grant.removed", Repo: g.Repo, Subject: fmt.Sprint(id), Detail: g.String()})
 	}
-	writeError(w, tandem.Errorf(tandem.ENOTFOUND, "no grant %d", id))
+	return tandem.Grant{}, tandem.Errorf(tandem.ENOTFOUND, "no grant %d", id)
 }
 
-// event records e as the request's principal's doing; it answers the
-// request if it cannot: a change that is not recorded is not reported done.
-func (s *Server) event(w http.ResponseWriter, r *http.Request, e tandem.AccessEvent) bool {
-	e.Actor = PrincipalFrom(r.Context()).String()
-	if _, err := s.Access.AddAccessEvent(r.Context(), e); err != nil {
-		writeError(w, err)
-		return false
-	}
-	return true
+// record records e as who's doing: a change that is not recorded is not
+// reported done.
+func (s *Server) record(ctx context.Context, who *tandem.Principal, e tandem.AccessEvent) error {
+	e.Actor = who.String()
+	_, err := s.Access.AddAccessEvent(ctx, e)
+	return err
 }
 
 func expiry(t time.Time) string {

@@ -90,14 +90,23 @@ func asRoot(next http.Handler) http.Handler {
 // allow reports whether the request's principal may act as need in repo,
 // and refuses the request (403, naming what it may not do) if not.
 func allow(w http.ResponseWriter, r *http.Request, repo string, need tandem.Role, doing string) bool {
-	p := PrincipalFrom(r.Context())
+	if err := Allowed(PrincipalFrom(r.Context()), repo, need, doing); err != nil {
+		writeError(w, err)
+		return false
+	}
+	return true
+}
+
+// Allowed is the one decision of whether p may act as need in repo, for
+// the API and the dashboard alike: nil, or EFORBIDDEN naming what p may not
+// do ("doing": "destroy preview pr-7") and the role it takes.
+func Allowed(p *tandem.Principal, repo string, need tandem.Role, doing string) error {
 	if p.Can(repo, need) {
-		return true
+		return nil
 	}
 	where := "in repository " + repo
 	if repo == tandem.AllRepos {
 		where = "in every repository"
 	}
-	writeError(w, tandem.Errorf(tandem.EFORBIDDEN, "%s may not %s: that needs the role %s %s", p, doing, need, where))
-	return false
+	return tandem.Errorf(tandem.EFORBIDDEN, "%s may not %s: that needs the role %s %s", p, doing, need, where)
 }

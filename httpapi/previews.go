@@ -51,6 +51,10 @@ type CreateBody struct {
 	TTL  string `json:"ttl,omitempty"` // a duration: "72h", "30m"
 }
 
+// ChangeRole is what creating, updating (redeploying) and destroying a
+// preview takes: what CI does. Viewing one takes tandem.RoleViewer.
+const ChangeRole = tandem.RoleReviewer
+
 // previewRoutes are the preview API (see docs/api.md):
 //
 //	POST   /v1/previews                          create, or update to a new commit   reviewer
@@ -68,41 +72,98 @@ func (s *Server) previewRoutes(mux *http.ServeMux) {
 		}
 	})
 	mux.HandleFunc("DELETE /v1/previews/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.preview(w, r, tandem.RoleReviewer, "destroy preview "+r.PathValue("name")); !ok {
-			return
-		}
-		if err := s.Previews.Destroy(r.Context(), r.PathValue("name")); err != nil {
+		name := r.PathValue("name")
+		if err := s.DestroyPreview(r.Context(), PrincipalFrom(r.Context()), name); err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"destroyed": r.PathValue("name")})
+		writeJSON(w, http.StatusOK, map[string]string{"destroyed": name})
 	})
 	mux.HandleFunc("GET /v1/previews/{name}/events", s.previewEvents)
 	mux.HandleFunc("GET /v1/previews/{name}/logs/{service}", s.previewLogs)
 }
 
+// Preview returns the preview called name if who may act as need in its
+// repository: ENOTFOUND if there is none, EFORBIDDEN if who may not.
+func (s *Server) Preview(ctx context.Context, who *tandem.Principal, name string, need tandem.Role, doing string) (*tandem.Preview, error) {
+	pv, err := s.Previews.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := Allowed(who, pv.Repo, need, doing); err != nil {
+		return nil, err
+	}
+	return pv, nil
+}
+
 // preview returns the preview the request's path names, if the caller may
 // act as need in its repository; it answers the request otherwise.
 func (s *Server) preview(w http.ResponseWriter, r *http.Request, need tandem.Role, doing string) (*tandem.Preview, bool) {
-	pv, err := s.Previews.Get(r.Context(), r.PathValue("name"))
+	pv, err := s.Preview(r.Context(), PrincipalFrom(r.Context()), r.PathValue("name"), need, doing)
 	if err != nil {
 		writeError(w, err)
 		return nil, false
 	}
-	return pv, allow(w, r, pv.Repo, need, doing)
+	return pv, true
+}
+
+// VisiblePreviews returns the previews who may view, by name.
+func (s *Server) VisiblePreviews(ctx context.Context, who *tandem.Principal) ([]*tandem.Preview, error) {
+	list, err := s.Previews.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	visible := make([]*tandem.Preview, 0, len(list))
+	for _, pv := range list {
+		if who.CanView(pv.Repo, pv.Name) {
+			visible = append(visible, pv)
+		}
+	}
+	return visible, nil
+}
+
+// CreatePreview asks, as who, for a preview, or for an update of the one of
+// that name to the commit req.Ref names now (a redeploy).
+func (s *Server) CreatePreview(ctx context.Context, who *tandem.Principal, req preview.CreateRequest) (*tandem.Preview, error) {
+	if err := Allowed(who, req.Repo, ChangeRole, "create previews"); err != nil {
+		return nil, err
+	}
+	// An update acts on the preview there: of the same repository, or the
+	// manager refuses it, but say nothing of another's to who cannot see it.
+	if old, err := s.Previews.Get(ctx, req.Name); err == nil {
+		if err := Allowed(who, old.Repo, ChangeRole, "update preview "+req.Name); err != nil {
+			return nil, err
+		}
+	}
+	return s.Previews.Create(ctx, req)
+}
+
+// DestroyPreview destroys, as who, the preview called name.
+func (s *Server) DestroyPreview(ctx context.Context, who *tandem.Principal, name string) error {
+	if _, err := s.Preview(ctx, who, name, ChangeRole, "destroy preview "+name); err != nil {
+		return err
+	}
+	return s.Previews.Destroy(ctx, name)
+}
+
+// MayReadEvents reports (nil, or why not) whether who may read the events
+// of the preview called name: a viewer of its repository's may. Events
+// outlive their preview: those of one that is gone are for who may view
+// every repository's.
+func (s *Server) MayReadEvents(ctx context.Context, who *tandem.Principal, name string) error {
+	pv, err := s.Previews.Get(ctx, name)
+	switch {
+	case err == nil:
+		return Allowed(who, pv.Repo, tandem.RoleViewer, "view preview "+name)
+	case tandem.ErrorCode(err) == tandem.ENOTFOUND && who.Can(tandem.AllRepos, tandem.RoleViewer):
+		return nil
+	}
+	return err
 }
 
 func (s *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 	var body CreateBody
 	if !decodeBody(w, r, &body) {
-		return
-	}
-	if !allow(w, r, body.Repo, tandem.RoleReviewer, "create previews") {
-		return
-	}
-	// An update acts on the preview there: of the same repository, or the
-	// manager refuses it, but say nothing of another's to who cannot see it.
-	if old, err := s.Previews.Get(r.Context(), body.Name); err == nil && !allow(w, r, old.Repo, tandem.RoleReviewer, "update preview "+body.Name) {
 		return
 	}
 	req := preview.CreateRequest{Name: body.Name, Repo: body.Repo, Ref: body.Ref, PR: body.PR}
@@ -114,7 +175,7 @@ func (s *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 		}
 		req.TTL = ttl
 	}
-	pv, err := s.Previews.Create(r.Context(), req)
+	pv, err := s.CreatePreview(r.Context(), PrincipalFrom(r.Context()), req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -123,33 +184,21 @@ func (s *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listPreviews(w http.ResponseWriter, r *http.Request) {
-	list, err := s.Previews.List(r.Context())
+	list, err := s.VisiblePreviews(r.Context(), PrincipalFrom(r.Context()))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	who := PrincipalFrom(r.Context())
 	views := make([]View, 0, len(list))
 	for _, pv := range list {
-		if who.CanView(pv.Repo, pv.Name) {
-			views = append(views, view(pv))
-		}
+		views = append(views, view(pv))
 	}
 	writeJSON(w, http.StatusOK, views)
 }
 
 func (s *Server) previewEvents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	// Events outlive their preview: those of one that is gone are for who
-	// may view every repository's.
-	pv, err := s.Previews.Get(r.Context(), name)
-	switch {
-	case err == nil:
-		if !allow(w, r, pv.Repo, tandem.RoleViewer, "view preview "+name) {
-			return
-		}
-	case tandem.ErrorCode(err) == tandem.ENOTFOUND && PrincipalFrom(r.Context()).Can(tandem.AllRepos, tandem.RoleViewer):
-	default:
+	if err := s.MayReadEvents(r.Context(), PrincipalFrom(r.Context()), name); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -35,9 +35,9 @@ type NewShare struct {
 	Warning string `json:"warning,omitempty"`
 }
 
-// shareRole is what sharing a preview takes: letting someone from outside
-// in is more than looking.
-const shareRole = tandem.RoleReviewer
+// ShareRole is what sharing a preview takes (making, listing and revoking
+// its share links): letting someone from outside in is more than looking.
+const ShareRole = tandem.RoleReviewer
 
 // defaultShareTTL is a share link's life when its maker does not say.
 const defaultShareTTL = 48 * time.Hour
@@ -51,73 +51,85 @@ func (s *Server) shareRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /v1/previews/{name}/shares/{id}", s.revokeShare)
 }
 
-func (s *Server) sharesAvailable(w http.ResponseWriter) bool {
+func (s *Server) sharesAvailable() error {
 	if s.Shares == nil {
-		writeError(w, tandem.Errorf(tandem.EUNSUPPORTED, "this server makes no share links"))
-		return false
+		return tandem.Errorf(tandem.EUNSUPPORTED, "this server makes no share links")
 	}
-	return true
+	return nil
 }
 
 func (s *Server) createShare(w http.ResponseWriter, r *http.Request) {
 	var body ShareBody
-	if !s.sharesAvailable(w) || !decodeBody(w, r, &body) {
+	if !decodeBody(w, r, &body) {
 		return
 	}
-	pv, ok := s.preview(w, r, shareRole, "share previews")
-	if !ok {
-		return
+	made, err := s.CreateShare(r.Context(), PrincipalFrom(r.Context()), r.PathValue("name"), body)
+	respond(w, http.StatusCreated, made, err)
+}
+
+// CreateShare makes, as who, a share link to the preview called name for
+// one person. Its URL holds its secret, and is in the answer only. A link
+// made but not mailed is no error: Warning says so.
+func (s *Server) CreateShare(ctx context.Context, who *tandem.Principal, name string, body ShareBody) (NewShare, error) {
+	if err := s.sharesAvailable(); err != nil {
+		return NewShare{}, err
+	}
+	pv, err := s.Preview(ctx, who, name, ShareRole, "share previews")
+	if err != nil {
+		return NewShare{}, err
 	}
 	ttl, err := ParseTTL(body.TTL, defaultShareTTL)
 	if err != nil {
-		writeError(w, err)
-		return
+		return NewShare{}, err
 	}
-	link, u, err := s.Shares.CreateShare(r.Context(), PrincipalFrom(r.Context()), pv.Name, body.Email, ttl, body.Send)
+	link, u, err := s.Shares.CreateShare(ctx, who, pv.Name, body.Email, ttl, body.Send)
 	if err != nil && link == nil {
-		writeError(w, err)
-		return
+		return NewShare{}, err
 	}
 	made := NewShare{Share: link, URL: u}
 	if err != nil { // made, but not mailed
 		made.Warning = err.Error()
 	}
-	writeJSON(w, http.StatusCreated, made)
+	return made, nil
 }
 
 func (s *Server) listShares(w http.ResponseWriter, r *http.Request) {
-	if !s.sharesAvailable(w) {
-		return
+	list, err := s.ListShares(r.Context(), PrincipalFrom(r.Context()), r.PathValue("name"))
+	respond(w, http.StatusOK, list, err)
+}
+
+// ListShares returns the share links of the preview called name, for who
+// may share it.
+func (s *Server) ListShares(ctx context.Context, who *tandem.Principal, name string) ([]*tandem.ShareLink, error) {
+	if err := s.sharesAvailable(); err != nil {
+		return nil, err
 	}
-	pv, ok := s.preview(w, r, shareRole, "see the share links of previews")
-	if !ok {
-		return
-	}
-	list, err := s.Shares.Shares(r.Context(), pv.Name)
+	pv, err := s.Preview(ctx, who, name, ShareRole, "see the share links of previews")
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
+	list, err := s.Shares.Shares(ctx, pv.Name)
 	if list == nil {
 		list = []*tandem.ShareLink{}
 	}
-	writeJSON(w, http.StatusOK, list)
+	return list, err
 }
 
 func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request) {
-	if !s.sharesAvailable(w) {
-		return
+	link, err := s.RevokeShare(r.Context(), PrincipalFrom(r.Context()), r.PathValue("name"), r.PathValue("id"))
+	respond(w, http.StatusOK, link, err)
+}
+
+// RevokeShare revokes, as who, the share link id of the preview called name.
+func (s *Server) RevokeShare(ctx context.Context, who *tandem.Principal, name, id string) (*tandem.ShareLink, error) {
+	if err := s.sharesAvailable(); err != nil {
+		return nil, err
 	}
-	pv, ok := s.preview(w, r, shareRole, "revoke share links of previews")
-	if !ok {
-		return
-	}
-	link, err := s.Shares.RevokeShare(r.Context(), PrincipalFrom(r.Context()), pv.Name, r.PathValue("id"))
+	pv, err := s.Preview(ctx, who, name, ShareRole, "revoke share links of previews")
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, link)
+	return s.Shares.RevokeShare(ctx, who, pv.Name, id)
 }
 
 // CreateShare makes a share link to preview.
