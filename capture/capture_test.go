@@ -156,8 +156,8 @@ func TestCapture(t *testing.T) {
 				Version string
 				Pages   []struct{ ID string }
 				Entries []struct {
-					Pageref string
-					Request struct{ Method, URL string }
+					Pageref  string
+					Request  struct{ Method, URL string }
 					Response struct {
 						Status  int
 						Cookies []struct{ Name, Value string }
