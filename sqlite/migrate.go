@@ -68,6 +68,9 @@ CREATE INDEX events_by_preview ON events (preview, id);
 	// 4: forge webhooks' deliveries and pull requests, and what previews
 	// record of other repositories and of who asked, in forge.go.
 	forgeSchema,
+	// 5: review plans, checklist results and approvals, and what previews
+	// record of their author and review plan, in review.go.
+	reviewSchema,
 }
 
 // migrate brings the database up to len(migrations), one transaction per

@@ -21,6 +21,7 @@ var previewColumns = []string{
 	"generation", "serving",
 	"binding_repo", "binding_commit", "binding_stack_digest", "binding_builds", "binding_snapshot_key",
 	"binding_sources", "source_refs", "requested_by", "request_reason", "untrusted", // migration 4
+	"author", "binding_review_plan", // migration 5
 }
 
 var (
@@ -138,6 +139,7 @@ func previewArgs(p *tandem.Preview) ([]any, error) {
 		p.Generation, p.Serving,
 		b.Repo, b.Commit, b.StackDigest, builds, b.SnapshotKey,
 		sources, refs, p.RequestedBy, p.RequestReason, p.Untrusted,
+		p.Author, b.ReviewPlan,
 	}, nil
 }
 
@@ -158,6 +160,7 @@ func scanPreview(row scanner) (*tandem.Preview, error) {
 		&p.Generation, &p.Serving,
 		&p.Binding.Repo, &p.Binding.Commit, &p.Binding.StackDigest, &builds, &p.Binding.SnapshotKey,
 		&sources, &refs, &p.RequestedBy, &p.RequestReason, &p.Untrusted,
+		&p.Author, &p.Binding.ReviewPlan,
 	)
 	if err != nil {
 		return nil, err
