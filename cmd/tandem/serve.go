@@ -108,10 +108,14 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	router.set(nil)
 	fmt.Fprintf(stderr, "tandem: sign-in at %s://%s (%s)\n", cfg.PublicScheme, cfg.authHost(), describeAuth(signInOpts))
 
+	if err := loadForges(cfg); err != nil { // serveforge.go
+		return err
+	}
 	m, err := newManager(cfg, store, auditLog, router, logger)
 	if err != nil {
 		return err
 	}
+	hooks := newForgeService(cfg, store, m, reg, logger)
 
 	// Listen on everything before anything starts, so a taken port fails fast.
 	var closers []func(context.Context)
@@ -132,7 +136,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	api := &httpapi.Server{Previews: m, Access: store, Repos: cfg.repoNames(),
 		VerificationURL: cfg.loginVerificationURL(), Logger: logger,
 		Shares: signIn, Authenticators: []httpapi.Authenticator{signIn.Principal}}
-	apiClosers, err := listenAPI(ctx, cfg, api, auditLog.Public)
+	apiClosers, err := listenAPI(ctx, cfg, api, withHooks(cfg, hooks, auditLog.Public))
 	closers = append(closers, apiClosers...)
 	if err != nil {
 		return err
@@ -150,9 +154,11 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err := m.Start(soft); err != nil {
 		return err
 	}
+	hooks.Start()
 	fmt.Fprintf(stderr, "tandem: serving previews at %s://NAME.%s (gateway %s), API on %s (bootstrap token in %s) and %s, data in %s\n",
 		cfg.PublicScheme, cfg.Domain, cfg.Listen, cfg.API, cfg.tokenFile(), cfg.socket(), cfg.Data)
 	<-soft.Done()
+	hooks.Close() // queued deliveries wait for the next start
 	fmt.Fprintln(stderr, "tandem: stopping the previews' instances (their state is kept)")
 	return m.Close(hard)
 }
@@ -180,10 +186,14 @@ func serveLogs(cfg *serveConfig, stderr io.Writer) (logger, access *slog.Logger,
 func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, router *previewRouter, logger *slog.Logger) (*preview.Manager, error) {
 	repos := map[string]preview.Repo{}
 	for _, r := range cfg.Repos {
-		repos[r.Name] = preview.Repo{
+		repo, err := withForge(cfg, r, preview.Repo{
 			Name: r.Name, Compose: r.Compose, DefaultBranch: r.DefaultBranch,
 			Source: git.NewMirror(r.Name, r.URL, filepath.Join(cfg.Data, "repos", r.Name+".git")),
+		})
+		if err != nil {
+			return nil, err
 		}
+		repos[r.Name] = repo
 	}
 	return preview.New(preview.Options{
 		Store: store, Runtime: process.New(), Repos: repos, DataDir: cfg.Data,

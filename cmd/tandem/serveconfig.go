@@ -40,6 +40,7 @@ type serveConfig struct {
 	Limits         *limitsConfig `yaml:"limits"`
 	Access         *accessConfig `yaml:"access"`
 	Repos          []repoConfig  `yaml:"repos"`
+	Forges         []forgeConfig `yaml:"forges"` // serveforge.go
 
 	file    string
 	root    yaml.Node
@@ -55,7 +56,11 @@ type repoConfig struct {
 	DefaultBranch string        `yaml:"default_branch"`
 	Access        string        `yaml:"access"` // private (default) or public
 	Grants        []grantConfig `yaml:"grants"`
-	line          int
+	// Forge, Services and Secrets: serveforge.go.
+	Forge    *repoForgeConfig               `yaml:"forge"`
+	Services map[string]serviceSourceConfig `yaml:"services"`
+	Secrets  map[string]secretRef           `yaml:"secrets"`
+	line     int
 }
 
 // limitsConfig is what one preview's instance may use at most, all its
@@ -107,6 +112,7 @@ func readServeConfig(file string) (*serveConfig, error) {
 	c.checkLimits(fail)
 	c.checkRepos(fail)
 	c.checkAccess(fail)
+	c.checkForges(fail)
 	if len(problems) > 0 {
 		return nil, &tandem.Error{Code: tandem.EINVALID, Message: strings.Join(problems, "\n")}
 	}
@@ -326,7 +332,7 @@ func (c *serveConfig) checkRepos(fail failFunc) {
 		if b := r.DefaultBranch; b != "" && !git.ValidRef(b) {
 			fail(r.line, "repository %q: default_branch %q is not a branch name", r.Name, b)
 		}
-		if r.Compose == "" {
+		if r.Compose == "" && !c.suppliesServices(r.Name) {
 			fail(r.line, "repository %q has no compose (the stack file's path in the repository)", r.Name)
 		} else if filepath.IsAbs(r.Compose) || !filepath.IsLocal(r.Compose) {
 			fail(r.line, "repository %q: compose %q must be a path inside the repository", r.Name, r.Compose)
