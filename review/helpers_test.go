@@ -58,7 +58,7 @@ type bench struct {
 	app     *app
 	gwLog   *testutil.Buffer
 	port    string
-	route   func() // routes pr-7 behind its gate
+	route   func()            // routes pr-7 behind its gate
 	secrets map[string]string // person → TOTP secret
 	people  map[string]*tandem.Person
 	skew    atomic.Int64 // the access server's clock runs this far ahead: a step per code

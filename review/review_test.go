@@ -271,4 +271,3 @@ func TestSafeMediaType(t *testing.T) {
 		}
 	}
 }
-
