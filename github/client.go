@@ -36,6 +36,7 @@ type Client struct {
 	REST
 	secret []byte
 	auth   func(context.Context) (string, error) // the current token
+	app    *appTokens                            // nil: a token of its own
 }
 
 var (
@@ -64,7 +65,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.auth = tokens.token
+		c.auth, c.app = tokens.token, tokens
 	case cfg.Token != "":
 		c.auth = func(context.Context) (string, error) { return cfg.Token, nil }
 	default:

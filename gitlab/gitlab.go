@@ -233,6 +233,9 @@ func apiError(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, gl.ErrNotFound) {
+		return &tandem.Error{Code: tandem.ENOTFOUND, Message: "GitLab: 404 Not Found"}
+	}
 	var e *gl.ErrorResponse
 	if errors.As(err, &e) && e.Response != nil {
 		code := tandem.EUNAVAILABLE

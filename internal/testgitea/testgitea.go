@@ -280,6 +280,38 @@ func (g *Gitea) Push(dir, token, owner, repo string, refspecs ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		g.t.Fatalf("git push %s/%s: %v\n%s", owner, repo, err, strings.ReplaceAll(string(out), token, "[token]"))
 	}
+	// Gitea takes a push in asynchronously: wait until its API shows each
+	// branch at the commit pushed.
+	for _, spec := range refspecs {
+		branch := spec[strings.LastIndex(spec, ":")+1:]
+		sha, err := exec.Command("git", "-C", dir, "rev-parse", strings.TrimPrefix(strings.Split(spec, ":")[0], "+")).Output()
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		waitFor(g.t, time.Minute, "branch "+branch+" in Gitea", func() bool {
+			var b struct {
+				Commit struct {
+					ID string `json:"id"`
+				} `json:"commit"`
+			}
+			return g.quiet(token, "GET", "/repos/"+owner+"/"+repo+"/branches/"+branch, &b) == 200 && b.Commit.ID == strings.TrimSpace(string(sha))
+		})
+	}
+}
+
+// quiet is a GET that logs nothing, for polling.
+func (g *Gitea) quiet(token, method, path string, out any) int {
+	req, _ := http.NewRequest(method, g.URL+"/api/v1"+path, nil)
+	req.Header.Set("Authorization", "token "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 && out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
 }
 
 // CloneURL is where git fetches owner/repo.

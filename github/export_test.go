@@ -1,0 +1,3 @@
+package github
+
+func (c *Client) appTokensForTest() *appTokens { return c.app }
