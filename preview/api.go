@@ -62,6 +62,9 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*tandem.Previe
 	}
 	p.Repo, p.Ref, p.PR = req.Repo, req.Ref, req.PR
 	p.RequestedBy, p.RequestReason, p.Untrusted = req.By, req.Reason, req.Untrusted
+	if req.Author != "" {
+		p.Author = req.Author
+	}
 	p.Generation++
 	p.State, p.Step, p.Error, p.LogTail = tandem.PreviewQueued, "", "", nil
 	p.URL = m.url(req.Name)

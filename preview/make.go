@@ -223,6 +223,12 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 		return tandem.Errorf(tandem.EINVALID, "%s", joinProblems(problems))
 	}
 	binding := tandem.Binding{Repo: p.Repo, Commit: commit, StackDigest: stackDigest(st, mask), Builds: map[string]string{}, Sources: sources}
+	if m.opts.ReviewPlan != nil {
+		newStep("review plan", nil)
+		if binding.ReviewPlan, err = m.opts.ReviewPlan(ctx, p, j.gen, src, st); err != nil {
+			return err
+		}
+	}
 
 	// Builds.
 	for _, svc := range st.Services {

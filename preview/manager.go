@@ -69,6 +69,11 @@ type Options struct {
 	// Audit is the log that records each generation that serves and each
 	// preview destroyed, with what it ran (nil: none).
 	Audit tandem.AuditLog
+	// ReviewPlan reads and keeps the review plan of generation gen from its
+	// work tree and loaded stack, and returns its digest for the binding
+	// (package review); an error fails the generation at step "review
+	// plan". nil: no plans.
+	ReviewPlan func(ctx context.Context, p *tandem.Preview, gen int, workTree string, st *tandem.Stack) (string, error)
 
 	BuildEnv  []string // what builds get from tandem's environment (PATH, HOME...)
 	BuildExec func(ctx context.Context, dir string, env []string, command string, out io.Writer) error
@@ -111,6 +116,10 @@ type CreateRequest struct {
 	By        string `json:"by,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	Untrusted bool   `json:"untrusted,omitempty"`
+	// Author is who wrote the change, its pull request's author: an email
+	// address where known, else "FORGE:LOGIN"; they sign no stage of its
+	// review. Empty keeps the one recorded.
+	Author string `json:"author,omitempty"`
 }
 
 // Manager makes, serves and removes previews.
