@@ -49,6 +49,8 @@ type CreateBody struct {
 	Ref  string `json:"ref,omitempty"`
 	PR   int    `json:"pr,omitempty"`
 	TTL  string `json:"ttl,omitempty"` // a duration: "72h", "30m"
+	// Author is who wrote the change (see preview.CreateRequest.Author).
+	Author string `json:"author,omitempty"`
 }
 
 // ChangeRole is what creating, updating (redeploying) and destroying a
@@ -166,7 +168,7 @@ func (s *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	req := preview.CreateRequest{Name: body.Name, Repo: body.Repo, Ref: body.Ref, PR: body.PR}
+	req := preview.CreateRequest{Name: body.Name, Repo: body.Repo, Ref: body.Ref, PR: body.PR, Author: body.Author}
 	if body.TTL != "" {
 		ttl, err := time.ParseDuration(body.TTL)
 		if err != nil {

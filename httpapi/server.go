@@ -24,6 +24,9 @@ type Server struct {
 	// Shares makes, lists and revokes share links (package access; see
 	// shares.go). nil: the server makes none.
 	Shares Shares
+	// Reviews runs previews' reviews (package review; see review.go).
+	// nil: the server runs none.
+	Reviews Reviews
 	// VerificationURL is where `tandem login` sends people to approve a
 	// login: the auth host's tandem.DeviceVerificationPath.
 	VerificationURL string
@@ -62,6 +65,7 @@ func (s *Server) routes() http.Handler {
 	s.previewRoutes(mux)
 	s.accessRoutes(mux)
 	s.shareRoutes(mux)
+	s.reviewRoutes(mux)
 	return mux
 }
 
