@@ -259,7 +259,9 @@ func TestLiveList(t *testing.T) {
 	}
 	w.pv.put(tandem.Preview{Name: "blog-10", Repo: "blog", State: tandem.PreviewBuilding, Generation: 1})
 	w.pv.put(tandem.Preview{Name: "pr-3", Repo: "shop", State: tandem.PreviewReady, Generation: 1, Serving: 1})
-	row = s.next(t, "row", func(e sseEvent) bool { return strings.Contains(e.data, `"name":"pr-3"`) && strings.Contains(e.data, "ready") })
+	row = s.next(t, "row", func(e sseEvent) bool {
+		return strings.Contains(e.data, `"name":"pr-3"`) && strings.Contains(e.data, "ready")
+	})
 	w.pv.Destroy(context.Background(), "blog-9")
 	w.pv.Destroy(context.Background(), "pr-3")
 	gone := s.next(t, "gone", nil)
