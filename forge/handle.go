@@ -158,7 +158,8 @@ func MatchPath(patterns []string, file string) bool {
 // allowByComment allows a held fork's pull request at its current head,
 // when someone with write access comments "/tandem allow".
 func (s *Service) allowByComment(ctx context.Context, repo *Repo, ev *Event) error {
-	if !ev.IsPR || !isAllow(ev.Body) || !repo.Previews {
+	// tandem's own comment (its token may be a maintainer's) allows nothing.
+	if !ev.IsPR || !isAllow(ev.Body) || !repo.Previews || strings.Contains(ev.Body, "<!-- tandem:preview ") {
 		return nil
 	}
 	pr, err := s.opts.Store.ForgePR(ctx, repo.Forge, ev.Project, ev.Number)
