@@ -5,7 +5,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
 
-.PHONY: help deps build example test stress vet fuzz bench-up bench-gateway bench-previews h2spec clean
+.PHONY: help deps build example test test-forge stress vet fuzz bench-up bench-gateway bench-previews h2spec clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -21,6 +21,11 @@ example: deps build ## run the example stack behind the gateway on $(LISTEN) (Ct
 
 test: deps vet ## run the whole test suite (as root: it makes network namespaces)
 	$(SUDO) $(GO) test -count=1 -timeout 20m ./...
+
+test-forge: deps ## the forge tests against a real Gitea, built once into /var/cache/tandem-ci by scripts/build-gitea
+	gitea=$$(GO=$(GO) scripts/build-gitea) && \
+	$(SUDO) env TANDEM_GITEA=$$gitea $(GO) test -count=1 -timeout 30m -run 'Forge|Webhook|Overrides|Gitea|GitHub|GitLab' \
+	  ./forge/ ./github/ ./gitlab/ ./gitea/ ./internal/testgitea/ ./cmd/tandem/
 
 stress: deps vet ## run the whole suite STRESS_RUNS times (5) in a row while stress-ng loads every core
 	$(SUDO) env GO=$(GO) scripts/stress
