@@ -136,6 +136,11 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	api := &httpapi.Server{Previews: m, Access: store, Repos: cfg.repoNames(),
 		VerificationURL: cfg.loginVerificationURL(), Logger: logger,
 		Shares: signIn, Authenticators: []httpapi.Authenticator{signIn.Principal}}
+	dashClose, err := mountDashboard(cfg, router, signIn, api, m, auditLog, logger, stderr) // servedashboard.go
+	if err != nil {
+		return err
+	}
+	closers = append(closers, dashClose)
 	apiClosers, err := listenAPI(ctx, cfg, api, withHooks(cfg, hooks, auditLog.Public))
 	closers = append(closers, apiClosers...)
 	if err != nil {
@@ -198,7 +203,7 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 	return preview.New(preview.Options{
 		Store: store, Runtime: process.New(), Repos: repos, DataDir: cfg.Data,
 		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
-		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits, Hosts: []string{cfg.authHost()},
+		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits, Hosts: []string{cfg.authHost(), cfg.dashboardHost()},
 		BuildEnv: buildEnv(), BuildExec: limitedExec(cfg.limits),
 		Serve: router.set, Logger: logger, Audit: auditLog,
 	})
@@ -306,6 +311,7 @@ type previewRouter struct {
 
 	mu    sync.Mutex
 	sites map[*preview.Instance]*gateway.Site
+	own   map[string]*gateway.Site // tandem's own sites by host, besides the sign-in host: the dashboard (servedashboard.go)
 }
 
 func (r *previewRouter) set(instances map[string]*preview.Instance) {
@@ -322,6 +328,22 @@ func (r *previewRouter) set(instances map[string]*preview.Instance) {
 		names[in.Preview] = s
 	}
 	r.sites = next
-	r.gw.Set(&gateway.Table{Hosts: r.gates.hosts(), Previews: map[string]map[string]*gateway.Site{r.domain: names}})
+	r.publish()
 	r.obs.Forget(func(instance string) bool { _, ok := names[instance]; return ok })
+}
+
+// publish sets the gateway's table to the sites as they are; r.mu is held.
+func (r *previewRouter) publish() {
+	hosts := r.gates.hosts()
+	if hosts == nil {
+		hosts = map[string]*gateway.Site{}
+	}
+	for host, s := range r.own {
+		hosts[host] = s
+	}
+	names := map[string]*gateway.Site{}
+	for in, s := range r.sites {
+		names[in.Preview] = s
+	}
+	r.gw.Set(&gateway.Table{Hosts: hosts, Previews: map[string]map[string]*gateway.Site{r.domain: names}})
 }

@@ -41,6 +41,7 @@ type serveConfig struct {
 	Access         *accessConfig `yaml:"access"`
 	Repos          []repoConfig  `yaml:"repos"`
 	Forges         []forgeConfig `yaml:"forges"` // serveforge.go
+	Dashboard      *dashConfig   `yaml:"dashboard"`
 
 	file    string
 	root    yaml.Node
@@ -113,6 +114,7 @@ func readServeConfig(file string) (*serveConfig, error) {
 	c.checkRepos(fail)
 	c.checkAccess(fail)
 	c.checkForges(fail)
+	c.checkDashboard(fail)
 	if len(problems) > 0 {
 		return nil, &tandem.Error{Code: tandem.EINVALID, Message: strings.Join(problems, "\n")}
 	}
