@@ -162,6 +162,7 @@ the last line of output; --detach returns at once; --json prints the events.`,
 	cmd.Flags().StringVar(&body.Ref, "ref", "", "a branch, refs/pull/N/head, a tag or a commit")
 	cmd.Flags().IntVar(&body.PR, "pr", 0, "the pull request's number (PR_NUMBER)")
 	cmd.Flags().StringVar(&body.TTL, "ttl", "", "remove it after this long (72h, 30m); default: the stack's preview.ttl")
+	cmd.Flags().StringVar(&body.Author, "author", "", "who wrote the change (an email address): they sign no stage of its review")
 	cmd.Flags().BoolVar(&detach, "detach", false, "return once it is queued")
 	cmd.MarkFlagRequired("repo")
 	return cmd

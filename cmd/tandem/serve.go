@@ -23,6 +23,7 @@ import (
 	"github.com/tandem-dev/tandem/metrics"
 	"github.com/tandem-dev/tandem/preview"
 	"github.com/tandem-dev/tandem/process"
+	"github.com/tandem-dev/tandem/review"
 	"github.com/tandem-dev/tandem/sqlite"
 )
 
@@ -104,6 +105,10 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	reviews, err := newReviews(cfg, store, auditLog, signIn, logger) // review.go
+	if err != nil {
+		return err
+	}
 	router := &previewRouter{gw: gw, obs: obs, domain: cfg.Domain, sites: map[*preview.Instance]*gateway.Site{}, gates: newGates(signIn, cfg)}
 	router.set(nil)
 	fmt.Fprintf(stderr, "tandem: sign-in at %s://%s (%s)\n", cfg.PublicScheme, cfg.authHost(), describeAuth(signInOpts))
@@ -111,7 +116,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err := loadForges(cfg); err != nil { // serveforge.go
 		return err
 	}
-	m, err := newManager(cfg, store, auditLog, router, logger)
+	m, err := newManager(cfg, store, auditLog, router, logger, reviews)
 	if err != nil {
 		return err
 	}
@@ -135,7 +140,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 	api := &httpapi.Server{Previews: m, Access: store, Repos: cfg.repoNames(),
 		VerificationURL: cfg.loginVerificationURL(), Logger: logger,
-		Shares: signIn, Authenticators: []httpapi.Authenticator{signIn.Principal}}
+		Shares: signIn, Reviews: reviews, Authenticators: []httpapi.Authenticator{signIn.Principal}}
 	dashClose, err := mountDashboard(cfg, router, signIn, api, m, auditLog, logger, stderr) // servedashboard.go
 	if err != nil {
 		return err
@@ -188,7 +193,7 @@ func serveLogs(cfg *serveConfig, stderr io.Writer) (logger, access *slog.Logger,
 }
 
 // newManager makes the previews' manager for the registered repositories.
-func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, router *previewRouter, logger *slog.Logger) (*preview.Manager, error) {
+func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, router *previewRouter, logger *slog.Logger, reviews *review.Service) (*preview.Manager, error) {
 	repos := map[string]preview.Repo{}
 	for _, r := range cfg.Repos {
 		repo, err := withForge(cfg, r, preview.Repo{
@@ -205,7 +210,7 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
 		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits, Hosts: []string{cfg.authHost(), cfg.dashboardHost()},
 		BuildEnv: buildEnv(), BuildExec: limitedExec(cfg.limits),
-		Serve: router.set, Logger: logger, Audit: auditLog,
+		Serve: router.set, Logger: logger, Audit: auditLog, ReviewPlan: reviews.PlanOf,
 	})
 }
 

@@ -40,6 +40,7 @@ type serveConfig struct {
 	Limits         *limitsConfig `yaml:"limits"`
 	Access         *accessConfig `yaml:"access"`
 	Repos          []repoConfig  `yaml:"repos"`
+	Review         *reviewConfig `yaml:"review"` // review.go
 	Forges         []forgeConfig `yaml:"forges"` // serveforge.go
 	Dashboard      *dashConfig   `yaml:"dashboard"`
 
@@ -113,6 +114,7 @@ func readServeConfig(file string) (*serveConfig, error) {
 	c.checkLimits(fail)
 	c.checkRepos(fail)
 	c.checkAccess(fail)
+	c.checkReview(fail)
 	c.checkForges(fail)
 	c.checkDashboard(fail)
 	if len(problems) > 0 {
