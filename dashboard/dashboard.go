@@ -94,9 +94,10 @@ type Config struct {
 
 // Server is the dashboard.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	pending pendings // signatures waiting for their signers' re-authentication (sign.go)
 }
 
 // New returns the dashboard cfg describes.

@@ -19,6 +19,7 @@ import (
 	"github.com/tandem-dev/tandem/audit"
 	"github.com/tandem-dev/tandem/httpapi"
 	"github.com/tandem-dev/tandem/preview"
+	"github.com/tandem-dev/tandem/review"
 	"github.com/tandem-dev/tandem/sqlite"
 	"github.com/tandem-dev/tandem/supervisor"
 )
@@ -231,6 +232,21 @@ func (s *shares) RevokeShare(_ context.Context, _ *tandem.Principal, preview, id
 	return nil, tandem.Errorf(tandem.ENOTFOUND, "no share link %s", id)
 }
 
+// reauth checks signing codes as package access does: "246810" is the
+// signer's authenticator app's code now. It captures nothing.
+type reauth struct{}
+
+func (reauth) ReviewerSession(context.Context, *tandem.Person, string) (*http.Cookie, func(), error) {
+	return nil, nil, tandem.Errorf(tandem.EUNSUPPORTED, "no captures in these tests")
+}
+func (reauth) SendReauthCode(context.Context, *tandem.Person, string) error { return nil }
+func (reauth) Reauthenticate(_ context.Context, _ *tandem.Person, code string) (string, time.Time, error) {
+	if code != "246810" {
+		return "", time.Time{}, tandem.Errorf(tandem.EUNAUTHORIZED, "that code is wrong")
+	}
+	return "totp", time.Now().UTC(), nil
+}
+
 // testAuth is the sign-in for the handlers' tests: a fixed anti-forgery
 // token, which forms must carry back.
 type testAuth struct{}
@@ -274,10 +290,15 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.log, err = audit.Open(context.Background(), db, key); err != nil {
+	w.log, err = audit.Open(context.Background(), db, key)
+	if err != nil {
 		t.Fatal(err)
 	}
-	api := &httpapi.Server{Previews: w.pv, Access: db, Repos: []string{"shop", "blog"}, Shares: &shares{}}
+	reviews, err := review.New(review.Config{Store: db, Previews: w.pv, Log: w.log, Evidence: audit.EvidenceDirIn(w.data), Access: reauth{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &httpapi.Server{Previews: w.pv, Access: db, Repos: []string{"shop", "blog"}, Shares: &shares{}, Reviews: reviews}
 	w.dash, err = New(Config{URL: "http://tandem.previews.example.com", AuthURL: "http://auth.previews.example.com",
 		API: api, Previews: w.pv, Auth: testAuth{}, Audit: w.log, Evidence: audit.EvidenceDirIn(w.data),
 		Repos:       []Repo{{Name: "shop", URL: "/srv/git/shop.git", Compose: "docker-compose.yml", DefaultBranch: "main"}, {Name: "blog", URL: "/srv/git/blog.git", Compose: "compose.yml", DefaultBranch: "main", Access: tandem.AccessPublic}},
