@@ -56,10 +56,14 @@ func TestReviewPage(t *testing.T) {
 		{"/previews/pr-1/review/checks", url.Values{"item": {"tests"}, "result": {"pass"}}},
 		{"/previews/pr-1/review/sign", url.Values{"stage": {"qa"}, "code": {"246810"}}},
 		{"/previews/pr-1/review/code", url.Values{"stage": {"qa"}}},
+		{"/previews/pr-1/review/sign/reauth", url.Values{"stage": {"qa"}}},
 	} {
 		if r := w.do(viewer, "POST", c.path, c.form); r.status != http.StatusForbidden {
 			t.Errorf("a viewer, %s: %d %.300s", c.path, r.status, r.body)
 		}
+	}
+	if r := w.get(viewer, "/previews/pr-1/review/sign?stage=qa"); r.status != http.StatusForbidden {
+		t.Errorf("a viewer's sign page: %d", r.status)
 	}
 	if r := w.upload(viewer, "tests", "report.txt", "ok 12 tests\n"); r.status != http.StatusForbidden {
 		t.Errorf("a viewer's upload: %d", r.status)

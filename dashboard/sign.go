@@ -109,6 +109,13 @@ func (s *Server) signView(w http.ResponseWriter, r *http.Request, stage string, 
 		s.fail(w, r, tandem.Errorf(tandem.ENOTFOUND, "no stage %q in the review plan of %s", stage, p.Name))
 		return nil, false
 	}
+	// The review service decides at the signature; nobody it would refuse
+	// for their roles is asked to sign in again for nothing.
+	if !d.Stage.Admits(who, p.Repo) {
+		s.fail(w, r, tandem.Errorf(tandem.EFORBIDDEN, "%s may not sign stage %s of %s: it takes the role %s in %s, and the groups or people the plan names",
+			who, d.Stage.Name, p.Name, d.Stage.Role, p.Repo))
+		return nil, false
+	}
 	d.Meanings = []tandem.SignatureMeaning{d.Stage.Meaning, tandem.MeaningRejected}
 	if d.Meaning != tandem.MeaningRejected {
 		d.Meaning = d.Stage.Meaning

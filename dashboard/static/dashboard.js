@@ -33,7 +33,10 @@
     return t.content;
   }
 
+  // stopped says so when a stream ends for good; connected marks the
+  // element whose stream is open (what changes from now on shows).
   function stopped(es, where) {
+    es.addEventListener("open", function () { where.dataset.connected = "1"; });
     es.addEventListener("error", function () {
       if (es.readyState !== EventSource.CLOSED || document.getElementById("stopped")) return;
       var p = document.createElement("p");
