@@ -104,13 +104,6 @@ func (s *Service) report(ctx context.Context, name string) error {
 	if err != nil || (p.State == tandem.PreviewDestroying) {
 		p = nil
 	}
-	if p != nil && p.Ref != pr.Head && !pr.Held {
-		// The preview is still of an older head (a new one is queued or
-		// held): report only what is of this head.
-		if pr.Closed {
-			p = nil
-		}
-	}
 	st := stateOf(pr, p)
 	if st.key == "" || st.key == pr.Reported {
 		return nil
