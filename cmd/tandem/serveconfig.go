@@ -338,7 +338,7 @@ func (c *serveConfig) checkRepos(fail failFunc) {
 		}
 		if r.Compose == "" && !c.suppliesServices(r.Name) {
 			fail(r.line, "repository %q has no compose (the stack file's path in the repository)", r.Name)
-		} else if filepath.IsAbs(r.Compose) || !filepath.IsLocal(r.Compose) {
+		} else if r.Compose != "" && (filepath.IsAbs(r.Compose) || !filepath.IsLocal(r.Compose)) {
 			fail(r.line, "repository %q: compose %q must be a path inside the repository", r.Name, r.Compose)
 		}
 	}
