@@ -98,3 +98,33 @@ func TestLoadXTandemReview(t *testing.T) {
 	_, err := load(t, Options{})
 	wantError(t, err, `compose.yml:5: stage "qa": signers must be a number from 1 to 20, not "many"`)
 }
+
+// FuzzLoadReviewPlan: a plan file either loads into a plan that keeps the
+// rules a pull request cannot lift — pages on the preview's own host,
+// signers who are approvers, ids of the safe alphabet — or fails with a
+// message that starts with the file's name.
+func FuzzLoadReviewPlan(f *testing.F) {
+	f.Add([]byte(reviewPlanFile))
+	f.Add([]byte("checklist:\n  - {id: a, text: b, page: //x}\n"))
+	f.Add([]byte("stages: [{name: qa, role: viewer, signers: 0}]\n"))
+	f.Add([]byte("checklist: &a [*a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		plan, err := LoadReviewPlan("review.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "review.yaml") || tandem.ErrorCode(err) != tandem.EINVALID {
+				t.Fatalf("error %q (%s)", err, tandem.ErrorCode(err))
+			}
+			return
+		}
+		for _, it := range plan.Checklist {
+			if !reviewID.MatchString(it.ID) || it.Text == "" || (it.Page != "" && checkPagePath(it.Page) != nil) {
+				t.Fatalf("item %+v", it)
+			}
+		}
+		for _, s := range plan.Stages {
+			if !reviewID.MatchString(s.Name) || s.Signers < 1 || s.Signers > maxSigners || !s.Role.Includes(tandem.RoleApprover) {
+				t.Fatalf("stage %+v", s)
+			}
+		}
+	})
+}
