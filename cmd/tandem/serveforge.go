@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	yaml "go.yaml.in/yaml/v4"
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/forge"
@@ -50,6 +51,16 @@ type secretRef struct {
 }
 
 func (s secretRef) set() bool { return s.File != "" || s.Env != "" }
+
+// UnmarshalYAML refuses a secret written in the file itself, without
+// repeating it in the error.
+func (s *secretRef) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("a secret is given as {file: PATH} or {env: NAME}, never written in this file")
+	}
+	type plain secretRef
+	return n.Decode((*plain)(s))
+}
 
 // read returns the secret, without the newline files end with.
 func (s secretRef) read(cfgFile string) (string, error) {
