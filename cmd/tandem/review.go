@@ -367,4 +367,3 @@ one person signs one stage unless the plan allows more.`,
 	cmd.Flags().IntVar(&req.Generation, "generation", 0, "the generation you reviewed (refused if another serves now)")
 	return cmd
 }
-
