@@ -46,12 +46,14 @@ func (s *Service) Check(ctx context.Context, by *tandem.Principal, name string, 
 		return nil, tandem.Errorf(tandem.EINVALID, "the note is longer than %d bytes", maxNote)
 	}
 	var evidence []tandem.Evidence
+	detail := fmt.Sprintf("checklist item %s: %s", req.Item, req.Result)
 	if req.Capture {
 		caps, err := s.Capture(ctx, by, name, req.Item, req.Generation)
 		if err != nil {
 			return nil, err
 		}
 		evidence = caps.Evidence
+		detail += fmt.Sprintf("; captured %s, which answered %d", caps.URL, caps.Status)
 		if req.Generation == 0 {
 			req.Generation = caps.Generation // what was captured is what the result is about
 		}
@@ -68,7 +70,7 @@ func (s *Service) Check(ctx context.Context, by *tandem.Principal, name string, 
 	r := &tandem.ChecklistResult{Item: item.ID, Result: req.Result, Note: req.Note, Evidence: evidence}
 	e := tandem.AuditEvent{Kind: tandem.AuditChecklistResult, Evidence: evidence,
 		Checklist: &tandem.AuditChecklist{Item: item.ID, Text: item.Text, Result: req.Result, Note: req.Note},
-		Detail:    fmt.Sprintf("checklist item %s: %s", item.ID, req.Result)}
+		Detail:    detail}
 	return r, s.record(ctx, by, cur, e, r)
 }
 
@@ -160,6 +162,12 @@ func (s *Service) Capture(ctx context.Context, by *tandem.Principal, name, itemI
 		return nil, tandem.Errorf(tandem.EINVALID, "checklist item %q names no page to capture", item.ID)
 	}
 	p := cur.p
+	select {
+	case s.captures <- struct{}{}:
+		defer func() { <-s.captures }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	cookie, end, err := s.cfg.Access.ReviewerSession(ctx, by.Person, p.Name)
 	if err != nil {
 		return nil, err

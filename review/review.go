@@ -64,6 +64,9 @@ type Config struct {
 	Now       func() time.Time
 }
 
+// maxCaptures is how many pages are captured at once; more wait.
+const maxCaptures = 2
+
 // Defaults of Config.
 const (
 	DefaultReauthMaxAge = 5 * time.Minute
@@ -76,6 +79,8 @@ type Service struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// captures bounds the browsers running at once: each is a Chromium.
+	captures chan struct{}
 }
 
 // New returns the Service cfg describes.
@@ -92,7 +97,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, locks: map[string]*sync.Mutex{}}, nil
+	return &Service{cfg: cfg, locks: map[string]*sync.Mutex{}, captures: make(chan struct{}, maxCaptures)}, nil
 }
 
 // lock serialises what is recorded about one preview, so that what a

@@ -222,6 +222,11 @@ func TestCaptureAsTheReviewer(t *testing.T) {
 	if !bytes.Contains(read(r.Evidence[1]), []byte(`"url": "http://pr-7.previews.example.com:`+b.port+`/"`)) {
 		t.Errorf("HAR:\n%s", read(r.Evidence[1]))
 	}
+	if e := b.entries(); !slices.ContainsFunc(e, func(e tandem.AuditEvent) bool {
+		return e.Kind == tandem.AuditChecklistResult && strings.HasSuffix(e.Detail, ":"+b.port+"/, which answered 200") && len(e.Evidence) == 3
+	}) {
+		t.Errorf("the log: %+v", e)
+	}
 	if !strings.Contains(b.gwLog.String(), `"principal":"qa1@corp.example"`) {
 		t.Errorf("the gateway did not attribute the capture to the reviewer:\n%s", b.gwLog.String())
 	}
