@@ -231,7 +231,7 @@ func newForgeServer(t *testing.T) *forgeServer {
 	s := &forgeServer{t: t, g: g, dir: t.TempDir(), secret: "hook-secret-" + fmt.Sprint(time.Now().UnixNano())}
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s.api, s.gateway, s.admin = "http://"+apiAddr, fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	for _, repo := range []string{"shop", "backend"} {
+	for _, repo := range []string{"shop", "backend", "gated"} {
 		g.API(g.AdminToken, "POST", "/user/repos", map[string]any{"name": repo, "default_branch": "main"}, nil)
 		g.API(g.AdminToken, "POST", "/repos/"+g.Admin+"/"+repo+"/hooks", map[string]any{
 			"type": "gitea", "active": true, "branch_filter": "*",
@@ -266,7 +266,12 @@ repos:
   - name: backend
     url: %s
     forge: {name: gitea, project: %s/backend}
-`, s.gateway, apiAddr, s.admin, g.URL, g.Admin, g.CloneURL(g.Admin, "shop"), g.Admin, g.CloneURL(g.Admin, "backend"), g.Admin))
+  - name: gated
+    url: %s
+    compose: docker-compose.yml
+    forge: {name: gitea, project: %s/gated, labels: [preview], paths: ["web/**"]}
+`, s.gateway, apiAddr, s.admin, g.URL, g.Admin, g.CloneURL(g.Admin, "shop"), g.Admin, g.CloneURL(g.Admin, "backend"), g.Admin,
+		g.CloneURL(g.Admin, "gated"), g.Admin))
 	s.start()
 	return s
 }
@@ -493,6 +498,44 @@ func TestForgeGitea(t *testing.T) {
 			cs := tandemComments(g, shopProject, cpr.Number)
 			return err == nil && d.State == tandem.DeliveryDone && len(cs) == 1 && strings.Contains(cs[0].Body, "ready")
 		})
+	})
+
+	t.Run("a label gates previews, and a path filter", func(t *testing.T) {
+		gated := g.Admin + "/gated"
+		// The shop's stack, where api comes from the repository itself.
+		g.Push(shop, g.AdminToken, g.Admin, "gated", "main")
+		web := commitFile(t, shop, "gated-web", "web/title.txt", "Articles, labelled\n")
+		commitFile(t, shop, "gated-docs", "README.md", "docs only\n")
+		g.Push(shop, g.AdminToken, g.Admin, "gated", "gated-web", "gated-docs")
+		var label struct {
+			ID int64 `json:"id"`
+		}
+		g.API(g.AdminToken, "POST", "/repos/"+gated+"/labels", map[string]string{"name": "preview", "color": "#00aa00"}, &label)
+		var wpr, dpr giteaPR
+		g.API(g.AdminToken, "POST", "/repos/"+gated+"/pulls", map[string]string{"head": "gated-web", "base": "main", "title": "Web"}, &wpr)
+		g.API(g.AdminToken, "POST", "/repos/"+gated+"/pulls", map[string]any{"head": "gated-docs", "base": "main", "title": "Docs", "labels": []int64{label.ID}}, &dpr)
+		settled := func(number int) bool {
+			db, err := sqlite.Open(filepath.Join(s.dir, "data", "tandem.db"))
+			if err != nil {
+				return false
+			}
+			defer db.Close()
+			due, _ := db.DueDeliveries(context.Background(), time.Now().Add(time.Hour), 10)
+			_, err = db.ForgePR(context.Background(), "gitea", gated, number)
+			return err == nil && len(due) == 0
+		}
+		waitUntil(t, time.Minute, "both pull requests seen", func() bool { return settled(wpr.Number) && settled(dpr.Number) })
+		if s.preview(forge.PreviewName("gated", wpr.Number)) != nil {
+			t.Error("a preview for a pull request without the label")
+		}
+		if s.preview(forge.PreviewName("gated", dpr.Number)) != nil {
+			t.Error("a preview for a pull request that changes no path of the filter")
+		}
+		g.API(g.AdminToken, "POST", fmt.Sprintf("/repos/%s/issues/%d/labels", gated, wpr.Number), map[string]any{"labels": []int64{label.ID}}, nil)
+		s.waitReady(forge.PreviewName("gated", wpr.Number), web)
+		if s.preview(forge.PreviewName("gated", dpr.Number)) != nil {
+			t.Error("a preview for a pull request that changes no path of the filter")
+		}
 	})
 
 	t.Run("a pull request closed destroys its preview", func(t *testing.T) {
