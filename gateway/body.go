@@ -92,6 +92,11 @@ type upBody struct {
 }
 
 func (b *upBody) Read(p []byte) (n int, err error) {
+	if b.eof {
+		// The decoder may hand back the last bytes with io.EOF; a read
+		// after it must not look for a trailer that is read already.
+		return 0, io.EOF
+	}
 	switch b.mode {
 	case bodyFixed:
 		if b.left <= 0 {
