@@ -9,9 +9,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/access"
@@ -55,8 +54,8 @@ func (c *serveConfig) checkDashboard(fail failFunc) {
 }
 
 // mountDashboard serves the dashboard on its host, behind the sign-in:
-// the gateway routes the host to an HTTP server in this process, over an
-// in-memory connection, so that the dashboard streams its live updates
+// the gateway routes the host to an HTTP server in this process, over
+// in-memory connections, so that the dashboard streams its live updates
 // through the gateway as any site's responses stream (a gate's own
 // answers do not), and no port is opened for it.
 func mountDashboard(cfg *serveConfig, router *previewRouter, signIn *access.Server, api *httpapi.Server, m *preview.Manager,
@@ -74,13 +73,13 @@ func mountDashboard(cfg *serveConfig, router *previewRouter, signIn *access.Serv
 	if err != nil {
 		return nil, err
 	}
-	ln := fasthttputil.NewInmemoryListener()
+	ln := newPipeListener()
 	srv := &http.Server{Handler: signIn.Site(host, dash), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
 	go srv.Serve(ln)
 	router.mount(host, &gateway.Site{Name: "dashboard",
 		Routes: []tandem.Route{{Path: "/", Service: "dashboard", Port: 80, Errors: tandem.ErrorsHTML}},
-		Dial:   func(context.Context, string, string) (net.Conn, error) { return ln.Dial() },
+		Dial:   ln.dial,
 	})
 	fmt.Fprintf(stderr, "tandem: dashboard at %s\n", cfg.publicURL(host))
 	return func(ctx context.Context) {
@@ -99,3 +98,50 @@ func (r *previewRouter) mount(host string, site *gateway.Site) {
 	r.own[host] = site
 	r.publish()
 }
+
+// pipeListener is a listener of in-memory connections: net.Pipe's, whose
+// deadlines behave as a socket's (net/http's server relies on them to
+// tell a request's end from its client's going).
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// dial connects to the listener, as gateway.Site.Dial.
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	server, client := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "dashboard" }
