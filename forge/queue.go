@@ -45,7 +45,9 @@ func (s *Service) attempt(ctx context.Context, d tandem.ForgeDelivery) {
 	var ev Event
 	err := json.Unmarshal(d.Event, &ev)
 	if err == nil {
+		s.records.Lock()
 		err = s.handle(ctx, d.Forge, &ev)
+		s.records.Unlock()
 	}
 	if ctx.Err() != nil {
 		return // stopping: the delivery stays pending for the next start

@@ -90,6 +90,8 @@ func stateOf(pr *tandem.ForgePR, p *tandem.Preview) state {
 // the last report: the commit status, the comment, and a deployment where
 // the forge has them.
 func (s *Service) report(ctx context.Context, name string) error {
+	s.records.Lock()
+	defer s.records.Unlock()
 	pr, err := s.opts.Store.ForgePRByPreview(ctx, name)
 	if tandem.ErrorCode(err) == tandem.ENOTFOUND {
 		return nil // not made for a pull request

@@ -81,6 +81,11 @@ type Service struct {
 	done    sync.WaitGroup
 	mu      sync.Mutex
 	pending map[string]bool // previews to report
+
+	// records is held while a pull request's record is read, changed and
+	// written, by the queue or the reporter, so neither writes back a copy
+	// older than the other's.
+	records sync.Mutex
 }
 
 // New returns a service; nothing is processed until Start.

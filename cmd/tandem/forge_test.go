@@ -68,7 +68,14 @@ func (s *forgeServer) preview(name string) *tandem.Preview {
 // page fetches / of a preview through the gateway, with the bypass token
 // (previews are private), or without it.
 func (s *forgeServer) page(name string, bypass bool) (int, string) {
-	req, _ := http.NewRequest("GET", "http://"+s.gateway+"/", nil)
+	return s.get(name, "/", bypass)
+}
+
+// path fetches a path of a preview, with the bypass token.
+func (s *forgeServer) path(name, path string) (int, string) { return s.get(name, path, true) }
+
+func (s *forgeServer) get(name, path string, bypass bool) (int, string) {
+	req, _ := http.NewRequest("GET", "http://"+s.gateway+path, nil)
 	req.Host = name + ".previews.example.com"
 	if bypass {
 		req.Header.Set("X-Tandem-Bypass", s.token())
@@ -157,10 +164,15 @@ func tandemComments(g *testgitea.Gitea, project string, number int) []giteaComme
 	return ours
 }
 
+// commitStatus is tandem's latest status on sha: the combined status has
+// the latest of each context (the list of all is ordered by a time in
+// seconds, which several statuses share).
 func commitStatus(g *testgitea.Gitea, project, sha string) *giteaStatus {
-	var list []giteaStatus
-	g.API(g.AdminToken, "GET", fmt.Sprintf("/repos/%s/commits/%s/statuses", project, sha), nil, &list)
-	for _, st := range list {
+	var combined struct {
+		Statuses []giteaStatus `json:"statuses"`
+	}
+	g.API(g.AdminToken, "GET", fmt.Sprintf("/repos/%s/commits/%s/status", project, sha), nil, &combined)
+	for _, st := range combined.Statuses {
 		if st.Context == forge.StatusContext {
 			if st.State == "" {
 				st.State = st.Status
@@ -239,7 +251,7 @@ func newForgeServer(t *testing.T) *forgeServer {
 			"events": []string{"pull_request", "pull_request_sync", "pull_request_label", "issue_comment", "pull_request_comment"},
 		}, nil)
 	}
-	writeFile(t, filepath.Join(s.dir, "gitea-token"), g.AdminToken+"\n")
+	t.Setenv("TANDEM_TEST_GITEA_TOKEN", g.AdminToken) // tandem serve's environment: its previews' must not have it
 	writeFile(t, filepath.Join(s.dir, "hook-secret"), s.secret+"\n")
 	writeFile(t, filepath.Join(s.dir, "stripe-key"), "sk_test_only_for_us\n")
 	writeFile(t, filepath.Join(s.dir, "tandem.yaml"), fmt.Sprintf(`data: data
@@ -252,7 +264,7 @@ forges:
     type: gitea
     url: %s
     user: %s
-    token: {file: gitea-token}
+    token: {env: TANDEM_TEST_GITEA_TOKEN}
     webhook_secret: {file: hook-secret}
 repos:
   - name: shop
@@ -339,6 +351,21 @@ func TestForgeGitea(t *testing.T) {
 		}
 		if p.Binding.Sources["api"] == "" || !strings.HasPrefix(p.Binding.Sources["api"], "backend@") {
 			t.Errorf("binding sources: %v", p.Binding.Sources)
+		}
+		// The forge's credentials reach no preview and no log.
+		if code, env := s.path(name, "/env"); code != 200 || strings.Contains(env, g.AdminToken) || strings.Contains(env, s.secret) || !strings.Contains(env, "API_URL") {
+			t.Errorf("the preview's environment: %d %.300s", code, env)
+		}
+		logs := s.proc.out.String()
+		filepath.WalkDir(filepath.Join(s.dir, "data", "logs"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				b, _ := os.ReadFile(p)
+				logs += string(b)
+			}
+			return nil
+		})
+		if strings.Contains(logs, g.AdminToken) || strings.Contains(logs, s.secret) {
+			t.Error("a forge credential shows in tandem's output or logs")
 		}
 		if actor := auditActor(t, s, name); actor != "gitea:"+g.Admin {
 			t.Errorf("the audit log's entry names %q as who made the preview", actor)

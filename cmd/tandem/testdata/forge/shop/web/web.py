@@ -8,6 +8,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 class Page(BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/env":  # what the service was given, for a test to search
+            body = json.dumps(dict(os.environ)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         with open(os.path.join(HERE, "title.txt")) as f:
             title = f.read().strip()
         try:
