@@ -608,3 +608,119 @@ func TestForgeGitea(t *testing.T) {
 		}
 	})
 }
+
+// The example itself, Django and Next.js, with its API from another
+// repository: a frontend pull request whose preview-overrides.yaml names
+// a backend pull request shows the field that pull request adds, and
+// follows the backend's pushes.
+func TestForgeOverridesExample(t *testing.T) {
+	needRoot(t)
+	g := testgitea.Start(t)
+	s := &forgeServer{t: t, g: g, dir: t.TempDir(), secret: "example-hook-secret"}
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s.api, s.gateway = "http://"+apiAddr, fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	for _, repo := range []string{"site", "api"} {
+		g.API(g.AdminToken, "POST", "/user/repos", map[string]any{"name": repo, "default_branch": "main"}, nil)
+		g.API(g.AdminToken, "POST", "/repos/"+g.Admin+"/"+repo+"/hooks", map[string]any{
+			"type": "gitea", "active": true, "branch_filter": "*",
+			"config": map[string]string{"url": s.api + "/hooks/gitea", "content_type": "json", "secret": s.secret},
+			"events": []string{"pull_request", "pull_request_sync", "issue_comment"},
+		}, nil)
+	}
+	site := exampleRepo(t)
+	g.Push(site, g.AdminToken, g.Admin, "site", "main")
+	// The backend on its own, as a team with two repositories has it.
+	api := filepath.Join(t.TempDir(), "api")
+	if out, err := exec.Command("cp", "-r", filepath.Join(site, "backend"), api).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	gitIn(t, api, "init", "-q", "-b", "main")
+	gitIn(t, api, "add", "-A")
+	gitIn(t, api, "commit", "-q", "-m", "the API")
+	g.Push(api, g.AdminToken, g.Admin, "api", "main")
+
+	serializers, err := os.ReadFile(filepath.Join(api, "catalog", "serializers.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBadge := func(text string) string {
+		s := strings.Replace(string(serializers), `    tags = serializers.ListField(`, `    badge = serializers.SerializerMethodField()
+    tags = serializers.ListField(`, 1)
+		s = strings.Replace(s, `"tags", "published_at"]`, `"tags", "published_at", "badge"]`, 1)
+		return s + "\n\ndef _badge(self, obj):\n    return " + fmt.Sprintf("%q", text) + "\n\n\nArticleSerializer.get_badge = _badge\n"
+	}
+	commitFile(t, api, "badge", "catalog/serializers.py", withBadge("from the backend PR"))
+	g.Push(api, g.AdminToken, g.Admin, "api", "badge")
+	var bpr giteaPR
+	g.API(g.AdminToken, "POST", "/repos/"+g.Admin+"/api/pulls", map[string]string{"head": "badge", "base": "main", "title": "Articles get a badge"}, &bpr)
+
+	page, err := os.ReadFile(filepath.Join(site, "frontend", "app", "page.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, site, "checkout", "-q", "-b", "show-badge", "main")
+	writeFile(t, filepath.Join(site, "frontend", "app", "page.js"), strings.Replace(string(page), "<p>{a.summary}</p>",
+		"<p>{a.summary}</p>\n                {a.badge ? <p className=\"badge\">{`badge: ${a.badge}`}</p> : null}", 1))
+	writeFile(t, filepath.Join(site, "preview-overrides.yaml"), fmt.Sprintf("api: {repo: api, pr: %d}\n", bpr.Number))
+	gitIn(t, site, "add", "-A")
+	gitIn(t, site, "commit", "-q", "-m", "show the badge the API's pull request adds")
+	gitIn(t, site, "checkout", "-q", "main")
+	g.Push(site, g.AdminToken, g.Admin, "site", "show-badge")
+
+	writeFile(t, filepath.Join(s.dir, "hook-secret"), s.secret)
+	writeFile(t, filepath.Join(s.dir, "gitea-token"), g.AdminToken)
+	writeFile(t, filepath.Join(s.dir, "tandem.yaml"), fmt.Sprintf(`data: data
+domain: previews.example.com
+listen: %s
+api: %s
+forges:
+  - {name: gitea, type: gitea, url: "%s", user: %s, token: {file: gitea-token}, webhook_secret: {file: hook-secret}}
+repos:
+  - name: site
+    url: %s
+    compose: docker-compose.yml
+    forge: {name: gitea, project: %s/site}
+    services:
+      api: {repo: api, path: .}
+  - name: api
+    url: %s
+    forge: {name: gitea, project: %s/api}
+`, s.gateway, apiAddr, g.URL, g.Admin, g.CloneURL(g.Admin, "site"), g.Admin, g.CloneURL(g.Admin, "api"), g.Admin))
+	s.start()
+
+	var fpr giteaPR
+	g.API(g.AdminToken, "POST", "/repos/"+g.Admin+"/site/pulls", map[string]string{"head": "show-badge", "base": "main", "title": "Show the badge"}, &fpr)
+	name := forge.PreviewName("site", fpr.Number)
+	waitReadyExample := func(check func(p *tandem.Preview) bool) *tandem.Preview {
+		var p *tandem.Preview
+		waitUntil(t, 15*time.Minute, name+" ready", func() bool {
+			p = s.preview(name)
+			if p != nil && p.State == tandem.PreviewFailed {
+				t.Fatalf("%s failed at %s: %s\n%s", name, p.Step, p.Error, strings.Join(p.LogTail, "\n"))
+			}
+			return p != nil && p.State == tandem.PreviewReady && p.Serving == p.Generation && check(p)
+		})
+		return p
+	}
+	badge1 := gitIn(t, api, "rev-parse", "badge")
+	p := waitReadyExample(func(p *tandem.Preview) bool { return p.Commit == fpr.Head.SHA })
+	if p.Binding.Sources["api"] != "api@"+badge1 {
+		t.Errorf("binding sources: %v", p.Binding.Sources)
+	}
+	if code, body := s.page(name, true); code != 200 || !strings.Contains(body, "badge: from the backend PR") || !strings.Contains(body, `id="articles"`) {
+		t.Errorf("page: %d %.2000s", code, body)
+	}
+	waitUntil(t, time.Minute, "the comment with build times", func() bool {
+		cs := tandemComments(g, g.Admin+"/site", fpr.Number)
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "ready") && strings.Contains(cs[0].Body, "web: ") &&
+			strings.Contains(cs[0].Body, fmt.Sprintf("api: api@refs/pull/%d/head", bpr.Number))
+	})
+
+	commitFile(t, api, "badge", "catalog/serializers.py", withBadge("pushed to the backend PR"))
+	g.Push(api, g.AdminToken, g.Admin, "api", "badge")
+	badge2 := gitIn(t, api, "rev-parse", "badge")
+	waitReadyExample(func(p *tandem.Preview) bool { return p.Binding.Sources["api"] == "api@"+badge2 })
+	if code, body := s.page(name, true); code != 200 || !strings.Contains(body, "badge: pushed to the backend PR") {
+		t.Errorf("page after the backend's push: %d %.2000s", code, body)
+	}
+}
