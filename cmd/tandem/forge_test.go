@@ -270,7 +270,7 @@ repos:
   - name: shop
     url: %s
     compose: docker-compose.yml
-    forge: {name: gitea, project: %s/shop}
+    forge: {name: gitea, project: %s/shop, allow_label: preview-allow}
     services:
       api: {repo: backend, path: .}
     secrets:
@@ -470,6 +470,28 @@ func TestForgeGitea(t *testing.T) {
 		want := []string{"forge.fork_allow_refused by gitea:" + g.User, "forge.fork_allowed by gitea:" + g.Admin}
 		if fmt.Sprint(kinds) != fmt.Sprint(want) {
 			t.Errorf("access events %v, want %v", kinds, want)
+		}
+
+		// A push to the fork is held again: the allowance was for the
+		// commit a maintainer saw. The allow label allows it.
+		next := commitFile(t, shop, "from-fork", "web/title.txt", "Articles, from a fork, pushed again\n")
+		g.Push(shop, g.UserToken, g.User, "shop", "from-fork")
+		waitUntil(t, time.Minute, "held again", func() bool {
+			cs := tandemComments(g, shopProject, fpr.Number)
+			st := commitStatus(g, shopProject, next)
+			return len(cs) == 1 && strings.Contains(cs[0].Body, "held") && st != nil && st.State == "pending"
+		})
+		if p := s.preview(fname); p == nil || p.Commit != fpr.Head.SHA {
+			t.Errorf("the allowed commit's preview, while the new one is held: %+v", p)
+		}
+		var label struct {
+			ID int64 `json:"id"`
+		}
+		g.API(g.AdminToken, "POST", "/repos/"+shopProject+"/labels", map[string]string{"name": "preview-allow", "color": "#aa0000"}, &label)
+		g.API(g.AdminToken, "POST", fmt.Sprintf("/repos/%s/issues/%d/labels", shopProject, fpr.Number), map[string]any{"labels": []int64{label.ID}}, nil)
+		s.waitReady(fname, next)
+		if code, body := s.page(fname, true); code != 200 || !strings.Contains(body, "pushed again") || !strings.Contains(body, "stripe: withheld") {
+			t.Errorf("fork page after the label: %d %s", code, body)
 		}
 	})
 
