@@ -191,10 +191,15 @@ func (s *Service) commentBody(ctx context.Context, pr *tandem.ForgePR, p *tandem
 	if pr.Held {
 		fmt.Fprintf(&b, "This pull request comes from a fork, so its code is not built until a maintainer allows it:\n"+
 			"someone with write access comments `%s`", AllowCommand)
-		if r := s.repo(pr.Forge, pr.Project); r != nil && r.AllowLabel != "" {
+		r := s.repo(pr.Forge, pr.Project)
+		if r != nil && r.AllowLabel != "" {
 			fmt.Fprintf(&b, " or adds the label `%s`", r.AllowLabel)
 		}
-		b.WriteString(". It then runs without the repository's secrets.\n\n")
+		if r != nil && r.ForkSecrets {
+			b.WriteString(". It then runs with the repository's secrets.\n\n")
+		} else {
+			b.WriteString(". It then runs without the repository's secrets.\n\n")
+		}
 	}
 	b.WriteString("| | |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }

@@ -46,6 +46,9 @@ type Repo struct {
 	// AllowLabel is the label that allows a fork's pull request, as a
 	// "/tandem allow" comment by someone with write access does.
 	AllowLabel string
+	// ForkSecrets says that forks' previews get the repository's secrets
+	// (only what the comment says: the preview manager decides).
+	ForkSecrets bool
 }
 
 // Options configure a Service.

@@ -258,7 +258,7 @@ func newForgeService(cfg *serveConfig, store *sqlite.DB, m *preview.Manager, reg
 		}
 		repos = append(repos, forge.Repo{Name: r.Name, Forge: r.Forge.Name, Project: r.Forge.Project,
 			Previews: r.Compose != "" && (r.Forge.Previews == nil || *r.Forge.Previews),
-			Labels:   r.Forge.Labels, Paths: r.Forge.Paths, AllowLabel: r.Forge.AllowLabel})
+			Labels:   r.Forge.Labels, Paths: r.Forge.Paths, AllowLabel: r.Forge.AllowLabel, ForkSecrets: r.Forge.ForkSecrets})
 	}
 	return forge.New(forge.Options{
 		Store: store, Previews: m, Forges: clients, Repos: repos, Logger: logger, Metrics: reg,
