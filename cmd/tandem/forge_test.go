@@ -244,7 +244,8 @@ func newForgeServer(t *testing.T) *forgeServer {
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s.api, s.gateway, s.admin = "http://"+apiAddr, fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	for _, repo := range []string{"shop", "backend", "gated"} {
-		g.API(g.AdminToken, "POST", "/user/repos", map[string]any{"name": repo, "default_branch": "main"}, nil)
+		// backend is private: tandem fetches it with the forge's credentials.
+		g.API(g.AdminToken, "POST", "/user/repos", map[string]any{"name": repo, "default_branch": "main", "private": repo == "backend"}, nil)
 		g.API(g.AdminToken, "POST", "/repos/"+g.Admin+"/"+repo+"/hooks", map[string]any{
 			"type": "gitea", "active": true, "branch_filter": "*",
 			"config": map[string]string{"url": s.api + "/hooks/gitea", "content_type": "json", "secret": s.secret},
