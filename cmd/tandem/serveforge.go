@@ -274,14 +274,20 @@ func newForgeService(cfg *serveConfig, store *sqlite.DB, m *preview.Manager, reg
 // before the API's authentication: a webhook's credential is its
 // signature, never an API token.
 func withHooks(cfg *serveConfig, svc *forge.Service, next func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	hooks := map[string]http.Handler{}
+	for _, f := range cfg.Forges {
+		hooks["/hooks/"+f.Name] = svc.Handler(f.Name)
+	}
 	return func(h http.Handler) http.Handler {
 		inner := next(h)
-		mux := http.NewServeMux()
-		for _, f := range cfg.Forges {
-			mux.Handle("/hooks/"+f.Name, svc.Handler(f.Name))
-		}
-		mux.Handle("/", inner)
-		return mux
+		// Every other request reaches the API as it came.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hook, ok := hooks[r.URL.Path]; ok {
+				hook.ServeHTTP(w, r)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
 	}
 }
 
