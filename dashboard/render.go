@@ -26,6 +26,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"digest": shortDigest,
 	"sorted": sortedKeys,
 	"dur":    duration,
+	"host":   hostOf,
 }).ParseFS(templateFiles, "templates/*.html"))
 
 // page is what every page shows around its own content.
@@ -132,6 +133,15 @@ func duration(d time.Duration) string {
 		return fmt.Sprintf("%d h", int(d/time.Hour))
 	}
 	return fmt.Sprintf("%d d", int(d/(24*time.Hour)))
+}
+
+// hostOf is a URL without its scheme: "pr-7.previews.example.com".
+func hostOf(u string) string {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	return rest
 }
 
 // short is a commit as people read it.

@@ -64,9 +64,10 @@ func (s *Server) reviewState(ctx context.Context, p *tandem.Preview) string {
 type reviewData struct {
 	P        *tandem.Preview
 	St       *tandem.ReviewState
-	Line     string
-	Off      bool // the server runs no reviews
-	MayCheck bool // record results and capture pages
+	Line     string // where it stands, in one line
+	Detail   string // that line after the state
+	Off      bool   // the server runs no reviews
+	MayCheck bool   // record results and capture pages
 	Items    []itemView
 	Stages   []stageView
 }
@@ -100,6 +101,7 @@ func (s *Server) reviewPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.St, d.Line = st, review.Line(st)
+		d.Detail = strings.TrimPrefix(strings.TrimPrefix(d.Line, st.State), ": ")
 		d.Items, d.Stages = s.itemViews(p, st), stageViews(st, who, p)
 	}
 	s.render(w, http.StatusOK, "review", s.newPage(w, r, "Review of "+p.Name, "previews", d))

@@ -36,7 +36,11 @@ type pendings struct {
 	m  map[string]pending
 }
 
-func (ps *pendings) put(p pending) string {
+// maxPending bounds the signatures waiting at once, and so the memory
+// that asking to sign, again and again, could take.
+const maxPending = 10_000
+
+func (ps *pendings) put(p pending) (string, error) {
 	id := tandem.NewID("sig_")
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -48,8 +52,11 @@ func (ps *pendings) put(p pending) string {
 			delete(ps.m, k)
 		}
 	}
+	if len(ps.m) >= maxPending {
+		return "", tandem.Errorf(tandem.EUNAVAILABLE, "too many signatures wait for their signers now: try again in a few minutes")
+	}
 	ps.m[id] = p
-	return id
+	return id, nil
 }
 
 // get returns the pending signature id of who, for the preview name.
@@ -175,7 +182,11 @@ func (s *Server) signAfterReauth(w http.ResponseWriter, r *http.Request, who *ta
 		s.fail(w, r, tandem.Errorf(tandem.EFORBIDDEN, "%s cannot sign: a signature is a person's", who))
 		return
 	}
-	id := s.pending.put(pending{personID: who.Person.ID, name: name, req: req, started: s.cfg.Now()})
+	id, err := s.pending.put(pending{personID: who.Person.ID, name: name, req: req, started: s.cfg.Now()})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	back := s.cfg.URL + "/previews/" + url.PathEscape(name) + "/review/sign/" + id
 	http.Redirect(w, r, s.cfg.Auth.ReauthURL(back), http.StatusSeeOther)
 }
