@@ -35,13 +35,13 @@ type Gitea struct {
 	User       string // a user without rights in the admin's repositories
 	UserToken  string
 
-	t       testing.TB
-	bin     string
-	dir     string
-	cred    *syscall.Credential
-	ini     string
-	gitea   *exec.Cmd
-	pg      *exec.Cmd
+	t     testing.TB
+	bin   string
+	dir   string
+	cred  *syscall.Credential
+	ini   string
+	gitea *exec.Cmd
+	pg    *exec.Cmd
 }
 
 // Start starts Gitea, or skips the test if $TANDEM_GITEA is not set.
