@@ -44,7 +44,9 @@ func (s *Service) processLoop(ctx context.Context) {
 func (s *Service) attempt(ctx context.Context, d tandem.ForgeDelivery) {
 	var ev Event
 	err := json.Unmarshal(d.Event, &ev)
-	if err == nil {
+	if err != nil {
+		err = tandem.Errorf(tandem.EINVALID, "event: %v", err) // it will not read better next time
+	} else {
 		s.records.Lock()
 		err = s.handle(ctx, d.Forge, &ev)
 		s.records.Unlock()
