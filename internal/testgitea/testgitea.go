@@ -136,7 +136,39 @@ func (g *Gitea) startGitea(pgPort int) {
 	g.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	src := filepath.Join(filepath.Dir(g.bin), "src")
 	g.ini = filepath.Join(g.dir, "app.ini")
-	ini := fmt.Sprintf(`APP_NAME = tandem tests
+	ini := appIni(g.dir, src, g.URL, pgPort, port)
+	if err := os.WriteFile(g.ini, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(g.ini, int(g.cred.Uid), int(g.cred.Gid))
+	g.gitea = g.command(g.bin, "web", "--config", g.ini, "--work-path", g.dir)
+	exited := startProc(t, g.gitea)
+	t.Cleanup(func() {
+		stopProc(g.gitea, exited)
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(g.dir, "log", "gitea.log"))
+			t.Logf("gitea's log (end):\n%s", tail(string(b), 4000))
+		}
+	})
+	waitFor(t, 3*time.Minute, "Gitea's API", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("gitea exited: %s", tail(fmt.Sprint(g.gitea.Stdout), 3000))
+		default:
+		}
+		resp, err := http.Get(g.URL + "/api/v1/version")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// appIni is Gitea's configuration: PostgreSQL, loopback only, no mail, no
+// SSH, webhooks allowed to loopback (where tandem listens in the tests).
+func appIni(dir, src, url string, pgPort, port int) string {
+	return fmt.Sprintf(`APP_NAME = tandem tests
 RUN_USER = %s
 RUN_MODE = prod
 WORK_PATH = %s
@@ -191,33 +223,7 @@ ADAPTER = memory
 MODE = file
 LEVEL = Info
 ROOT_PATH = %s/log
-`, RunAs, g.dir, pgPort, port, g.URL, src, g.dir, g.dir, random(), random()+random(), g.dir)
-	if err := os.WriteFile(g.ini, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(g.ini, int(g.cred.Uid), int(g.cred.Gid))
-	g.gitea = g.command(g.bin, "web", "--config", g.ini, "--work-path", g.dir)
-	exited := startProc(t, g.gitea)
-	t.Cleanup(func() {
-		stopProc(g.gitea, exited)
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(g.dir, "log", "gitea.log"))
-			t.Logf("gitea's log (end):\n%s", tail(string(b), 4000))
-		}
-	})
-	waitFor(t, 3*time.Minute, "Gitea's API", func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("gitea exited: %s", tail(fmt.Sprint(g.gitea.Stdout), 3000))
-		default:
-		}
-		resp, err := http.Get(g.URL + "/api/v1/version")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+`, RunAs, dir, pgPort, port, url, src, dir, dir, random(), random()+random(), dir)
 }
 
 // makeUser creates a user and returns an access token of theirs.
