@@ -142,6 +142,12 @@ func (c *Client) SetStatus(ctx context.Context, project, sha string, s forge.Sta
 		opt.TargetURL = gl.Ptr(s.URL)
 	}
 	_, _, err := c.api.Commits.SetCommitStatus(project, sha, opt, gl.WithContext(ctx))
+	// GitLab refuses to set a status to the state it is in ("Cannot
+	// transition status via :run from :running"): it already says so.
+	var e *gl.ErrorResponse
+	if errors.As(err, &e) && e.Response != nil && e.Response.StatusCode == http.StatusBadRequest && strings.Contains(e.Message, "Cannot transition status") {
+		return nil
+	}
 	return apiError(err)
 }
 

@@ -182,6 +182,16 @@ func TestGitLabAPIRequests(t *testing.T) {
 		}
 	}
 
+	// GitLab refuses a status the commit already has: that is no failure.
+	s.expect(expect{method: "POST", path: p + "/statuses/" + sha, status: 400, reply: `{"message": "Cannot transition status via :run from :running"}`})
+	if err := c.SetStatus(ctx, "acme/shop", sha, forge.Status{State: "pending", Description: "building", Context: forge.StatusContext}); err != nil {
+		t.Errorf("the same state again: %v", err)
+	}
+	s.expect(expect{method: "POST", path: p + "/statuses/" + sha, status: 400, reply: `{"message": {"state": ["is invalid"]}}`})
+	if err := c.SetStatus(ctx, "acme/shop", sha, forge.Status{State: "pending", Description: "building", Context: forge.StatusContext}); tandem.ErrorCode(err) != tandem.EINVALID {
+		t.Errorf("another refusal: %v", err)
+	}
+
 	marker := forge.Marker("shop-pr-7")
 	s.expect(
 		expect{method: "GET", path: p + "/merge_requests/7/notes", query: "per_page=50", reply: `[{"id": 301, "body": "LGTM"}]`,

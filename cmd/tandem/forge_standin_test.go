@@ -178,6 +178,15 @@ func gitLabAPI(t *testing.T, token string) *apiStandIn {
 		{"POST", regexp.MustCompile(`^` + project + `/statuses/([0-9a-f]{40})$`),
 			map[string][]string{"state": {"pending", "running", "success", "failed", "canceled"}, "name": nil},
 			func(s *apiStandIn, m []string, b map[string]any) (int, any) {
+				// As GitLab does, a status cannot move to the state it is in.
+				for i := len(s.statuses) - 1; i >= 0; i-- {
+					if last := s.statuses[i]; last["sha"] == m[1] && last["name"] == b["name"] {
+						if last["state"] == b["state"] && b["state"] == "running" {
+							return 400, map[string]string{"message": "Cannot transition status via :run from :running"}
+						}
+						break
+					}
+				}
 				b["sha"] = m[1]
 				s.statuses = append(s.statuses, b)
 				return 201, map[string]any{"id": len(s.statuses), "status": b["state"]}
