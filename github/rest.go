@@ -158,6 +158,8 @@ func apiError(err error) error {
 			code = tandem.ENOTFOUND
 		case http.StatusUnprocessableEntity:
 			code = tandem.EINVALID
+		case http.StatusForbidden: // rate limits come as RateLimitError, not here
+			code = tandem.EFORBIDDEN
 		}
 		return &tandem.Error{Code: code, Message: fmt.Sprintf("%s %s: %d %s", e.Response.Request.Method, e.Response.Request.URL.Path, e.Response.StatusCode, e.Message)}
 	}
