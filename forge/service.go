@@ -117,6 +117,13 @@ func (s *Service) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	events, unsubscribe := s.opts.Previews.Subscribe("")
+	// What changed while tandem was down, or before this subscription (the
+	// previews brought back at start), is reported once now.
+	if previews, err := s.opts.Previews.List(ctx); err == nil {
+		for _, p := range previews {
+			s.markDirty(p.Name)
+		}
+	}
 	s.done.Add(3)
 	go func() { defer s.done.Done(); s.processLoop(ctx) }()
 	go func() { defer s.done.Done(); s.reportLoop(ctx) }()
