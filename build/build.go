@@ -33,6 +33,11 @@ type Step struct {
 	// to one of them means the build must run again. The others (a secret, a
 	// host used only at run time) do not.
 	KeyEnv []string
+	// Replace, for a step whose Env holds placeholders instead of a
+	// preview's own values (Placeholders), turns the outputs into that
+	// preview's: Cache.Build shares one build between the previews of the
+	// same code and replaces the placeholders in each one's copy.
+	Replace []Replacement
 }
 
 // inlinedPrefixes are the variables build tools write into their output by
@@ -62,6 +67,17 @@ type Result struct {
 	Reason   string        // why it ran: "first build", "2 files changed: ..."
 	Duration time.Duration // of the run, or of the check when skipped
 	Key      string        // digest of the inputs, command and environment
+
+	// Transformed, for a step with placeholders, says why they cannot be
+	// replaced (a value the build transformed): what it left in the work
+	// tree is unusable, and the step must run with the preview's own
+	// values instead.
+	Transformed string
+	// Replaced counts the files whose placeholders were replaced.
+	Replaced int
+	// Entries are the cache entries the outputs came from or went to,
+	// relative to Cache.Dir: "out/web-KEY", "deps/web-KEY".
+	Entries []string
 
 	release func()
 }

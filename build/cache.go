@@ -62,7 +62,9 @@ func splitInstall(command string) (install, folder, rest string) {
 // Build brings step's outputs into step.Dir: copied from the cache when its
 // inputs were built before (Skipped, Reason "cached"), else by running it,
 // with its dependency folder from the cache when the lockfile is unchanged,
-// and keeping what it made for the next work tree with the same inputs.
+// and keeping what it made for the next work tree with the same inputs. A
+// step with placeholders (Step.Replace) gets them replaced in its copy, or
+// Result.Transformed when they cannot be.
 func (c *Cache) Build(ctx context.Context, step Step, out io.Writer) (Result, error) {
 	began := time.Now()
 	dir, err := filepath.Abs(step.Dir)
@@ -78,7 +80,8 @@ func (c *Cache) Build(ctx context.Context, step Step, out io.Writer) (Result, er
 	if st.Key, _, err = r.key(dir, st, nil); err != nil {
 		return Result{}, err
 	}
-	outDir := filepath.Join(c.Dir, "out", step.Service+"-"+st.Key[:32])
+	entry := "out/" + step.Service + "-" + st.Key[:32]
+	outDir := filepath.Join(c.Dir, entry)
 	if err := os.MkdirAll(filepath.Dir(outDir), 0o755); err != nil {
 		return Result{}, err
 	}
@@ -89,22 +92,28 @@ func (c *Cache) Build(ctx context.Context, step Step, out io.Writer) (Result, er
 		return Result{}, err
 	}
 	defer l.Unlock()
-	if _, err := os.Stat(outDir); err == nil {
-		if err := restore(outDir, dir); err != nil {
-			return Result{}, fmt.Errorf("build %s: restore cached outputs: %w", step.Service, err)
-		}
-		return Result{Skipped: true, Reason: "cached", Duration: time.Since(began), Key: st.Key}, nil
+	res := Result{Key: st.Key, Entries: []string{entry}}
+	if b, err := os.ReadFile(outDir + ".transformed"); err == nil && len(step.Replace) > 0 {
+		res.Transformed = string(b)
+		return res, nil
 	}
-
-	command, reason := step.Command, "not built before"
+	if _, err := os.Stat(outDir); err == nil {
+		res, err = c.reuse(step, dir, outDir, res)
+		res.Duration = time.Since(began)
+		return res, err
+	}
+	res.Reason = "not built before"
+	command := step.Command
 	if install, folder, rest := splitInstall(step.Command); install != "" {
-		hit, err := c.deps(ctx, step, dir, install, folder, out)
+		deps, hit, err := c.deps(ctx, step, dir, install, folder, out)
 		if err != nil {
-			return Result{Key: st.Key, Duration: time.Since(began)}, err
+			res.Duration = time.Since(began)
+			return res, err
 		}
+		res.Entries = append(res.Entries, deps)
 		command = rest // the install step is done either way
 		if hit {
-			reason += "; " + folder + " from the cache"
+			res.Reason += "; " + folder + " from the cache"
 		}
 	}
 	if command != "" {
@@ -112,19 +121,61 @@ func (c *Cache) Build(ctx context.Context, step Step, out io.Writer) (Result, er
 		step.Command = command
 		r := &Runner{BaseEnv: c.BaseEnv, Exec: c.Exec}
 		if err := r.exec(ctx, dir, step, out); err != nil {
-			return Result{Key: st.Key, Duration: time.Since(began)}, err
+			res.Duration = time.Since(began)
+			return res, err
 		}
 	}
 	// Keep what the build left beside its inputs.
 	if err := save(dir, topLevel(dir, files), outDir); err != nil {
 		return Result{}, fmt.Errorf("build %s: keep outputs: %w", step.Service, err)
 	}
-	return Result{Reason: reason, Duration: time.Since(began), Key: st.Key}, nil
+	err = c.replace(step, dir, outDir, &res)
+	res.Duration = time.Since(began)
+	return res, err
+}
+
+// reuse copies the cached outputs outDir into dir, placeholders replaced.
+func (c *Cache) reuse(step Step, dir, outDir string, res Result) (Result, error) {
+	var files []string
+	if len(step.Replace) > 0 {
+		var problem string
+		var err error
+		if files, problem, err = replacements(outDir); err != nil || problem != "" {
+			res.Transformed = problem
+			return res, err
+		}
+	}
+	if err := restore(outDir, dir); err != nil {
+		return res, fmt.Errorf("build %s: restore cached outputs: %w", step.Service, err)
+	}
+	if err := replaceIn(dir, files, step.Replace); err != nil {
+		return res, fmt.Errorf("build %s: %w", step.Service, err)
+	}
+	now := time.Now()
+	os.Chtimes(outDir, now, now) // last used, for eviction
+	res.Skipped, res.Reason, res.Replaced = true, "cached", len(files)
+	return res, nil
+}
+
+// replace, after a build with placeholders, checks the outputs kept in
+// outDir and replaces the placeholders in dir's.
+func (c *Cache) replace(step Step, dir, outDir string, res *Result) error {
+	if len(step.Replace) == 0 {
+		return nil
+	}
+	files, problem, err := replacements(outDir)
+	if err != nil || problem != "" {
+		res.Transformed = problem
+		return err
+	}
+	res.Replaced = len(files)
+	return replaceIn(dir, files, step.Replace)
 }
 
 // deps fills step's dependency folder from the cache when its lockfiles
-// were installed before, or runs install and keeps a copy. It reports a hit.
-func (c *Cache) deps(ctx context.Context, step Step, dir, install, folder string, out io.Writer) (bool, error) {
+// were installed before, or runs install and keeps a copy. It returns the
+// cache entry ("deps/web-KEY") and whether it was there already.
+func (c *Cache) deps(ctx context.Context, step Step, dir, install, folder string, out io.Writer) (string, bool, error) {
 	h := sha256.New()
 	io.WriteString(h, install+"\n")
 	for _, f := range lockfiles {
@@ -133,8 +184,13 @@ func (c *Cache) deps(ctx context.Context, step Step, dir, install, folder string
 			h.Write(b)
 		}
 	}
-	key := hex.EncodeToString(h.Sum(nil))[:32]
-	cached := filepath.Join(c.Dir, "deps", step.Service+"-"+key)
+	entry := "deps/" + step.Service + "-" + hex.EncodeToString(h.Sum(nil))[:32]
+	cached := filepath.Join(c.Dir, entry)
+	hit, err := c.fillDeps(ctx, step, dir, install, folder, cached, out)
+	return entry, hit, err
+}
+
+func (c *Cache) fillDeps(ctx context.Context, step Step, dir, install, folder, cached string, out io.Writer) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
 		return false, err
 	}
@@ -148,6 +204,8 @@ func (c *Cache) deps(ctx context.Context, step Step, dir, install, folder string
 		if err := disown(cached); err != nil { // kept by an older tandem
 			return false, err
 		}
+		now := time.Now()
+		os.Chtimes(cached, now, now) // last used, for eviction
 		os.RemoveAll(target)
 		return true, fsutil.CopyTree(filepath.Join(cached, folder), target, fsutil.Options{Link: true, Skip: skipCache})
 	}
@@ -180,6 +238,17 @@ func (c *Cache) deps(ctx context.Context, step Step, dir, install, folder string
 // (node_modules/.cache): they are written in place.
 func skipCache(rel string) bool { return filepath.Base(rel) == ".cache" }
 
+// buildCaches are the build tools' own caches among the outputs, by output
+// folder: a service runs without them, and they would be copied into every
+// work tree (Next.js's is most of .next). They may also hold placeholders
+// in binary files, which are no output.
+var buildCaches = map[string]string{".next": "cache"}
+
+// skipOutput leaves out what of output folder n is not kept.
+func skipOutput(n string) func(rel string) bool {
+	return func(rel string) bool { return skipCache(rel) || rel == buildCaches[n] }
+}
+
 // save copies the outputs names in dir to outDir: dependency folders as
 // links to what dir holds, the rest as copies.
 func save(dir string, names []string, outDir string) error {
@@ -200,7 +269,7 @@ func save(dir string, names []string, outDir string) error {
 			}
 			continue
 		}
-		if err := fsutil.CopyTree(src, filepath.Join(tmp, n), fsutil.Options{Link: linked[n], Skip: skipCache}); err != nil {
+		if err := fsutil.CopyTree(src, filepath.Join(tmp, n), fsutil.Options{Link: linked[n], Skip: skipOutput(n)}); err != nil {
 			return err
 		}
 	}
