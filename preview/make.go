@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -231,26 +232,8 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	}
 
 	// Builds.
-	for _, svc := range st.Services {
-		s, ok := build.StepFor(svc)
-		if !ok {
-			continue
-		}
-		title := "build " + svc.Name
-		if err := m.enter(j.name, j.gen, tandem.PreviewBuilding, title); err != nil {
-			return err
-		}
-		out := newStep(title, mask)
-		res, err := m.builds.Build(ctx, s, out)
-		if err != nil {
-			return err
-		}
-		binding.Builds[svc.Name] = res.Key
-		if res.Skipped {
-			m.event(j.name, "log", fmt.Sprintf("%s: build cached (%s)", svc.Name, res.Key[:12]))
-		} else {
-			m.event(j.name, "log", fmt.Sprintf("%s: built in %s (%s)", svc.Name, res.Duration.Round(100*time.Millisecond), res.Reason))
-		}
+	if err := m.runBuilds(ctx, j, p, st, src, secrets, binding, newStep, mask); err != nil {
+		return err
 	}
 
 	// The database.
@@ -296,6 +279,75 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	}
 	in.progress.Store(nil)
 	return m.switchTo(j, in, binding, st)
+}
+
+// runBuilds runs the build of each service that has one, recording each
+// one's key in binding. A build that inlines tandem's per-preview values
+// runs once per code, with placeholders (see build.Placeholders), unless it
+// transforms them.
+func (m *Manager) runBuilds(ctx context.Context, j job, p *tandem.Preview, st *tandem.Stack, src string, secrets map[string]string,
+	binding tandem.Binding, newStep func(string, []string) *step, mask []string) error {
+	var shared *tandem.Stack
+	var repl []build.Replacement
+	for _, svc := range st.Services {
+		s, ok := build.StepFor(svc)
+		if !ok {
+			continue
+		}
+		title := "build " + svc.Name
+		if err := m.enter(j.name, j.gen, tandem.PreviewBuilding, title); err != nil {
+			return err
+		}
+		out := newStep(title, mask)
+		if shared == nil {
+			var err error
+			if shared, repl, err = m.placeholderStack(ctx, p, src, secrets); err != nil {
+				m.event(j.name, "log", "the stack does not load with placeholders for the preview's values ("+masked(err, mask).Error()+"): each preview builds with its own")
+				shared = &tandem.Stack{}
+			}
+		}
+		res, err := m.build(ctx, j.name, s, shared.Service(svc.Name), repl, out)
+		if err != nil {
+			return err
+		}
+		binding.Builds[svc.Name] = res.Key
+		switch {
+		case res.Skipped && res.Replaced > 0:
+			m.event(j.name, "log", fmt.Sprintf("%s: build cached (%s), this preview's values in %d files", svc.Name, res.Key[:12], res.Replaced))
+		case res.Skipped:
+			m.event(j.name, "log", fmt.Sprintf("%s: build cached (%s)", svc.Name, res.Key[:12]))
+		default:
+			m.event(j.name, "log", fmt.Sprintf("%s: built in %s (%s)", svc.Name, res.Duration.Round(100*time.Millisecond), res.Reason))
+		}
+	}
+	return nil
+}
+
+// build runs the build step s, which ph is the same service of with
+// placeholders: with them, shared by every preview of the same code, when
+// the environment holds any; with the preview's own values when the build
+// transformed them.
+func (m *Manager) build(ctx context.Context, name string, s build.Step, ph *tandem.Service, repl []build.Replacement, out *step) (build.Result, error) {
+	if ph != nil {
+		if ps, ok := build.StepFor(ph); ok && !slices.Equal(ps.Env, s.Env) {
+			ps.Dir, ps.Replace = s.Dir, repl
+			res, err := m.builds.Build(ctx, ps, out)
+			if err != nil || res.Transformed == "" {
+				return res, err
+			}
+			m.event(name, "log", fmt.Sprintf("%s: one build for every preview cannot be used (%s): building with this preview's own values", s.Service, res.Transformed))
+		}
+	}
+	return m.builds.Build(ctx, s, out)
+}
+
+// placeholderStack loads the stack of a work tree as loadStack does, with
+// placeholders for the values that differ from one preview to the next.
+func (m *Manager) placeholderStack(ctx context.Context, p *tandem.Preview, src string, secrets map[string]string) (*tandem.Stack, []build.Replacement, error) {
+	vars, repl := build.Placeholders(m.vars(p, secrets))
+	files := []string{filepath.Join(src, m.opts.Repos[p.Repo].Compose)}
+	st, err := compose.Load(ctx, compose.Options{Files: files, Vars: vars, ProjectName: vars.Name, Root: src})
+	return st, repl, err
 }
 
 // newInstance prepares an instance of a stack for a preview.
@@ -419,18 +471,23 @@ func (m *Manager) loadStack(ctx context.Context, p *tandem.Preview, src string) 
 		}
 	}
 	secrets = serverEnv(repo, p, secrets) // tandem.yaml's values, unless withheld (sources.go)
-	vars := tandem.Vars{Host: m.host(p.Name), URL: m.url(p.Name), Name: p.Name, GitSHA: p.Commit, GitBranch: p.Branch, Secrets: secrets}
-	if p.PR != 0 {
-		vars.PRNumber = fmt.Sprint(p.PR)
-	}
 	// The stack comes from the pull request: every path it names stays in
 	// its work tree, and it sees none of the server's environment.
-	st, err := compose.Load(ctx, compose.Options{Files: files, Vars: vars, ProjectName: p.Name, Root: src})
+	st, err := compose.Load(ctx, compose.Options{Files: files, Vars: m.vars(p, secrets), ProjectName: p.Name, Root: src})
 	if err != nil {
 		// Files are named as in the repository, not where the server keeps it.
 		err = &tandem.Error{Code: tandem.ErrorCode(err), Message: strings.ReplaceAll(err.Error(), src+string(filepath.Separator), "")}
 	}
 	return st, secrets, err
+}
+
+// vars are the values a preview's stack interpolates.
+func (m *Manager) vars(p *tandem.Preview, secrets map[string]string) tandem.Vars {
+	vars := tandem.Vars{Host: m.host(p.Name), URL: m.url(p.Name), Name: p.Name, GitSHA: p.Commit, GitBranch: p.Branch, Secrets: secrets}
+	if p.PR != 0 {
+		vars.PRNumber = fmt.Sprint(p.PR)
+	}
+	return vars
 }
 
 // masked is err with the secrets in its message replaced by [secret], as

@@ -253,17 +253,21 @@ func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 	if code, _, err := h.get("pr-1.previews.example.com"); code != 200 {
 		t.Errorf("pr-1 after pr-2's destroy: %d %v", code, err)
 	}
-	// Another preview of pr-1's commit builds again: it inlines its own host.
+	// Another preview of pr-1's commit shares its build, which inlines the
+	// host: built once with a placeholder, each preview's copy gets its own.
 	p3, err := h.m.Create(ctx, CreateRequest{Name: "pr-3", Repo: "shop", Ref: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p3 = h.await("pr-3", p3.Generation, tandem.PreviewReady)
-	if p3.Binding.Builds["web"] == p1.Binding.Builds["web"] {
-		t.Error("a build that inlines the host was shared between two hosts")
+	if p3.Binding.Builds["web"] != p1.Binding.Builds["web"] {
+		t.Error("the same code was built again for another host")
 	}
 	if _, body, _ := h.get("pr-3.previews.example.com"); !strings.HasSuffix(body, "built for pr-3.previews.example.com") {
 		t.Errorf("pr-3: %q", body)
+	}
+	if events, _ := h.m.Events(ctx, "pr-3", 0); !hasEvent(events, "web: build cached") {
+		t.Errorf("pr-3's events say nothing of the cached build: %v", events)
 	}
 
 	// An update keeps answering throughout.
@@ -407,4 +411,13 @@ func TestRestartBringsReadyPreviewsBack(t *testing.T) {
 	if code, body, err := h.get("pr-9.previews.example.com"); code != 200 || !strings.Contains(body, "first,written later") {
 		t.Errorf("after restart: %d %q %v", code, body, err)
 	}
+}
+
+func hasEvent(events []tandem.Event, prefix string) bool {
+	for _, e := range events {
+		if strings.HasPrefix(e.Detail, prefix) {
+			return true
+		}
+	}
+	return false
 }
