@@ -4,27 +4,53 @@ import (
 	"context"
 	"io"
 	"net"
-	"os"
 	"strconv"
+	"time"
 )
 
 // Runtime runs the services of stack instances. It is the driver: it knows
 // how to isolate an instance and start one service, not the Compose rules of
 // ordering and health, which the supervisor applies the same way on every
 // runtime. Implementations: process (local programs in network namespaces),
-// docker, kubernetes.
+// docker (containers of the Docker Engine), and mixed (both in one
+// instance). Every implementation passes the conformance suite in package
+// runtimetest.
+//
+// Errors are *Error values with these codes, so callers can tell them apart
+// without knowing the runtime: EUNSUPPORTED (this runtime cannot do that
+// here, and will not until something changes), EINVALID (the service or
+// spec asks for something no runtime would do), ENOTFOUND (no such service,
+// snapshot), ECONFLICT (the state forbids it: closed sandbox, running
+// database), EUNAVAILABLE (the runtime's engine does not answer now). A
+// command's own failure is an *ExitError.
 type Runtime interface {
-	// Name is the runtime's name as users choose it: "process".
+	// Name is the runtime's name as users choose it: "process", "docker".
 	Name() string
 
+	// Available returns nil when the runtime can run instances here and
+	// now, or an error saying what it lacks and what would work instead:
+	// EUNSUPPORTED (no namespaces on this OS, no privilege) or EUNAVAILABLE
+	// (the engine does not answer). It is cheap enough to ask before every
+	// command that needs the runtime.
+	Available(ctx context.Context) error
+
 	// Check returns nil when the runtime can run svc, or an error that names
-	// the service, says why not, and what would work instead. Code EUNSUPPORTED.
+	// the service, says why not, and what would work instead. Code
+	// EUNSUPPORTED. It looks at the service alone: it does not start
+	// anything nor ask an engine, so tandem check can run it anywhere.
 	Check(svc *Service) error
 
 	// NewSandbox creates the isolated network of one stack instance: inside
 	// it every service binds the ports its command names and reaches the
-	// others by service name. The sandbox lasts until Close.
+	// others by service name. The sandbox lasts until Close. A sandbox left
+	// by an earlier tandem that was killed (same Name) is removed first.
+	// Errors: EINVALID for a spec without DataDir, EUNSUPPORTED or
+	// EUNAVAILABLE as Available says.
 	NewSandbox(ctx context.Context, spec SandboxSpec) (Sandbox, error)
+
+	// RemoveSnapshot deletes a snapshot Sandbox.Snapshot made. One that is
+	// already gone is no error; an id this runtime never makes is EINVALID.
+	RemoveSnapshot(ctx context.Context, id string) error
 }
 
 // SandboxSpec describes the instance a sandbox is made for.
@@ -33,6 +59,11 @@ type SandboxSpec struct {
 	Name string
 	// Services are the names that must resolve to the instance's services.
 	Services []string
+	// Ports are the ports the gateway dials (the stack's routes and
+	// published ports). A runtime whose namespaces tandem cannot enter
+	// (Docker Desktop) publishes these on the host's loopback for
+	// DialContext; the others need not look at them.
+	Ports []int
 	// DataDir is the instance's own directory: databases, sockets, state.
 	DataDir string
 	// WorkTree holds the instance's source: the project directory under
@@ -41,9 +72,10 @@ type SandboxSpec struct {
 	// write that and their own data, nothing else of the host's files.
 	// Empty: no host directory is mounted into the instance.
 	WorkTree string
-	// Restore names, by service, a directory Sandbox.Snapshot made: a
-	// database service whose data is not initialised yet starts from a copy
-	// of it instead of from an empty database.
+	// Restore names, by service, a snapshot (an id Sandbox.Snapshot
+	// returned, on the same runtime): a database service whose data is not
+	// initialised yet starts from a copy of it instead of from an empty
+	// database.
 	Restore map[string]string
 	// Limits bound the whole instance (every service together); a
 	// service's own Limits apply within them. Zero: no instance limit.
@@ -53,38 +85,52 @@ type SandboxSpec struct {
 // Sandbox is one running stack instance's isolated network.
 type Sandbox interface {
 	// DialContext connects to addr, written as the stack writes it
-	// ("api:8000", "db:5432"), inside the instance's network.
+	// ("api:8000", "db:5432"), inside the instance's network. A host that
+	// is not one of the instance's services is ENOTFOUND; a port nothing
+	// listens on is the dialer's own error (connection refused).
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Start starts svc's command inside the sandbox, its output to stdout and
 	// stderr. Start returns once the process runs; the Process says when it
 	// ends. A well-known image (postgres:*) is prepared first (initialised
-	// data directory) as its official image would.
+	// data directory, or a copy of SandboxSpec.Restore's snapshot) as its
+	// official image would. A command that cannot start at all fails Start
+	// with an error that carries the service's last lines of output; one
+	// that starts and fails is the Process's Wait's *ExitError. ECONFLICT
+	// once the sandbox is closed.
 	Start(ctx context.Context, svc *Service, stdout, stderr io.Writer) (Process, error)
 
 	// Exec runs argv to completion inside the sandbox, in svc's working
 	// directory and environment: healthchecks and seed commands. An exit
-	// status other than zero is an *ExitError. Canceling ctx kills it.
+	// status other than zero is an *ExitError (127: no such command).
+	// Canceling ctx kills it and returns ctx's error.
 	Exec(ctx context.Context, svc *Service, argv []string, stdout, stderr io.Writer) error
 
-	// Snapshot copies the data of svc, a database service that is not
-	// running, to dir (which must not exist), for SandboxSpec.Restore.
-	Snapshot(svc *Service, dir string) error
+	// Snapshot keeps a copy of the data of svc, a database service that is
+	// not running, and returns its id for SandboxSpec.Restore. The snapshot
+	// outlives the sandbox until Runtime.RemoveSnapshot. Errors:
+	// EUNSUPPORTED (not a database this runtime snapshots), ECONFLICT (its
+	// server runs), ENOTFOUND (it has no data yet).
+	Snapshot(ctx context.Context, svc *Service) (string, error)
 
 	// Close stops whatever still runs in the sandbox and removes it and its
-	// network. It is safe to call more than once.
+	// network (and, on an engine, its containers). The instance's data
+	// stays in DataDir, and only there, for the next sandbox made with it:
+	// removing DataDir removes the instance for good. It is safe to call
+	// more than once.
 	Close() error
 }
 
 // Process is a service's running command.
 type Process interface {
-	// Pid is the host process id of the service's top process, for people
-	// and tests; 0 if the runtime has none.
-	Pid() int
-	// Signal sends sig to the service's whole process tree.
-	Signal(sig os.Signal) error
-	// Kill ends the service's whole process tree at once.
-	Kill() error
+	// ID is what the runtime calls it, for people and tests: a host pid
+	// under the process runtime, a container id under docker.
+	ID() string
+	// Stop sends the service's stop signal (Service.StopSignal) to the
+	// command, waits up to grace for it to end, then kills everything it
+	// started, and returns once all of it has ended. grace <= 0 kills at
+	// once; so does canceling ctx. The error is Wait's.
+	Stop(ctx context.Context, grace time.Duration) error
 	// Wait returns when the process has ended and everything it started is
 	// gone: nil on exit status 0, *ExitError otherwise.
 	Wait() error

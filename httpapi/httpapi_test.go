@@ -50,7 +50,7 @@ func TestControlAPI(t *testing.T) {
 	ctx := context.Background()
 	waitHello(t, sup)
 	sts, err := c.Services(ctx)
-	if err != nil || len(sts) != 1 || sts[0].Service != "worker" || sts[0].State != supervisor.Running || sts[0].Pid == 0 {
+	if err != nil || len(sts) != 1 || sts[0].Service != "worker" || sts[0].State != supervisor.Running || sts[0].ID == "" {
 		t.Fatalf("services: %+v %v", sts, err)
 	}
 	st, err := c.Act(ctx, "worker", "stop")

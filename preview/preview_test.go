@@ -120,7 +120,7 @@ func newHarness(t *testing.T, data, src string) *harness {
 	}
 	h := &harness{t: t, data: data, src: src, store: store}
 	m, err := New(Options{
-		Store: store, Runtime: process.New(), DataDir: data,
+		Store: store, Runtime: &process.Runtime{SnapshotDir: filepath.Join(data, "cache", "snapshots", "process")}, DataDir: data,
 		Repos:    map[string]Repo{"shop": {Name: "shop", Source: git.NewMirror("shop", src, filepath.Join(data, "repos", "shop.git")), Compose: "compose.yml", DefaultBranch: "main"}},
 		Domain:   "previews.example.com",
 		BuildEnv: []string{"PATH=/usr/local/bin:/usr/bin:/bin"},

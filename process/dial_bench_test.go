@@ -28,7 +28,7 @@ func BenchmarkDialIn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Kill()
+	defer p.Stop(context.Background(), 0)
 	addr := fmt.Sprintf("api:%d", port)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if c, err := sb.DialContext(context.Background(), "tcp", addr); err == nil {

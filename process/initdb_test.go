@@ -62,7 +62,7 @@ func startDB(t *testing.T, sb *Sandbox, db *tandem.Service, out io.Writer) (tand
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { p.Signal(os.Interrupt); p.Wait() })
+	t.Cleanup(func() { p.(*proc).Signal(os.Interrupt); p.Wait() })
 	waitFor(t, "postgres", 30*time.Second, func() bool {
 		return sb.Exec(context.Background(), db, []string{"pg_isready", "-q", "-h", "127.0.0.1"}, io.Discard, io.Discard) == nil
 	})
@@ -116,7 +116,7 @@ SQL
 	}
 	// The temporary server listened on its socket only, and is gone: the
 	// real one runs, with TCP.
-	p.Signal(os.Interrupt)
+	p.(*proc).Signal(os.Interrupt)
 	p.Wait()
 
 	// A second start finds the data and runs nothing again.
@@ -191,14 +191,14 @@ func TestInitdbScriptsSkippedForSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Signal(os.Interrupt)
+	p.(*proc).Signal(os.Interrupt)
 	p.Wait()
-	snap := filepath.Join(t.TempDir(), "snap")
-	if err := seeded.Snapshot(plain, snap); err != nil {
+	snap, err := seeded.Snapshot(context.Background(), plain)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// ...restored where the scripts are mounted: they do not run.
-	sb, err := New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: []string{"db"},
+	sb, err := testRuntime.NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: []string{"db"},
 		DataDir: t.TempDir(), WorkTree: src, Restore: map[string]string{"db": snap}})
 	if err != nil {
 		t.Fatal(err)

@@ -13,13 +13,17 @@ import (
 )
 
 // Runtime is unavailable off Linux: it is built on network namespaces.
-type Runtime struct{}
+type Runtime struct{ SnapshotDir string }
 
 var _ tandem.Runtime = (*Runtime)(nil)
 
 func New() *Runtime           { return &Runtime{} }
 func Init()                   {}
 func (*Runtime) Name() string { return "process" }
+
+func (*Runtime) Available(context.Context) error { return errUnsupported() }
+
+func (*Runtime) RemoveSnapshot(context.Context, string) error { return errUnsupported() }
 
 // Check has nothing to say about a service: no service can run here, and
 // Available says so once, rather than once per service.
@@ -35,8 +39,7 @@ func (*Runtime) NewSandbox(context.Context, tandem.SandboxSpec) (tandem.Sandbox,
 func errUnsupported() error {
 	return tandem.Errorf(tandem.EUNSUPPORTED,
 		"the process runtime runs each stack instance in Linux network namespaces, which %s does not have: "+
-			"here the docker runtime (Docker Desktop) will run stacks instead, and this version of tandem does not have it yet; "+
-			"run tandem on Linux, or in a Linux virtual machine", runtime.GOOS)
+			"run stacks with the docker runtime (Docker Desktop) instead: tandem up --runtime docker, or runtime: docker in tandem.yaml", runtime.GOOS)
 }
 
 // Cmd is a command Run runs.

@@ -140,11 +140,15 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 	cfg.Dir = d.target
 	cfg.Env = mergeEnv(cfg.Env, "HOME="+pgHome, "PGDATA="+d.target, "PATH="+bins.dir+":"+envValue(cfg.Env, "PATH"))
 
-	if snap := s.spec.Restore[svc.Name]; snap != "" && !isFile(filepath.Join(d.host, "PG_VERSION")) {
+	if id := s.spec.Restore[svc.Name]; id != "" && !isFile(filepath.Join(d.host, "PG_VERSION")) {
+		snap, err := s.rt.snapshotPath(id)
+		if err != nil {
+			return cfg, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
 		if err := restorePostgres(snap, d, bins); err != nil {
 			return cfg, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
-		fmt.Fprintf(stdout, "tandem: PostgreSQL data copied from snapshot %s\n", filepath.Base(snap))
+		fmt.Fprintf(stdout, "tandem: PostgreSQL data copied from snapshot %s\n", id)
 	}
 	if !isFile(filepath.Join(d.host, "PG_VERSION")) {
 		if err := s.firstStart(ctx, bins, cfg, p, d.host, svc, stdout, stderr); err != nil {
@@ -202,6 +206,9 @@ func emptyDir(dir string) {
 // data directory d, owned as d's data must be.
 func restorePostgres(snap string, d pgData, bins *postgresBins) error {
 	v, err := os.ReadFile(filepath.Join(snap, "PG_VERSION"))
+	if os.IsNotExist(err) {
+		return tandem.Errorf(tandem.ENOTFOUND, "snapshot %s is gone", filepath.Base(snap))
+	}
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", snap, err)
 	}
@@ -217,27 +224,37 @@ func restorePostgres(snap string, d pgData, bins *postgresBins) error {
 	return chownTree(d.host, d.uid, d.gid)
 }
 
-// Snapshot copies the data of a postgres service that is not running. The
-// copy is root's: no instance's user owns it, whichever restores it.
-func (s *Sandbox) Snapshot(svc *tandem.Service, dir string) error {
+// Snapshot copies the data of a postgres service that is not running into
+// the runtime's SnapshotDir. The copy is root's: no instance's user owns
+// it, whichever restores it.
+func (s *Sandbox) Snapshot(_ context.Context, svc *tandem.Service) (string, error) {
 	if !isPostgres(svc.Image) || svc.TandemCommand != nil {
-		return tandem.Errorf(tandem.EUNSUPPORTED, "service %s: only postgres images can be snapshotted", svc.Name)
+		return "", tandem.Errorf(tandem.EUNSUPPORTED, "service %s: only postgres images can be snapshotted", svc.Name)
 	}
 	bins, err := s.rt.postgresBins()
 	if err != nil {
-		return err
+		return "", err
 	}
 	host := s.pgDataPath(svc, bins.major)
 	if isFile(filepath.Join(host, "postmaster.pid")) {
-		return tandem.Errorf(tandem.ECONFLICT, "service %s: its server is running (or did not stop cleanly): stop it before taking a snapshot", svc.Name)
+		return "", tandem.Errorf(tandem.ECONFLICT, "service %s: its server is running (or did not stop cleanly): stop it before taking a snapshot", svc.Name)
 	}
 	if !isFile(filepath.Join(host, "PG_VERSION")) {
-		return tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot in %s", svc.Name, host)
+		return "", tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot in %s", svc.Name, host)
+	}
+	id, dir, err := s.rt.newSnapshot()
+	if err != nil {
+		return "", err
 	}
 	if err := fsutil.CopyTree(host, dir, fsutil.Options{}); err != nil {
-		return err
+		os.RemoveAll(dir)
+		return "", err
 	}
-	return chownTree(dir, 0, 0)
+	if err := chownTree(dir, 0, 0); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return id, nil
 }
 
 // pgData is where a postgres service keeps its data.

@@ -23,9 +23,20 @@ import (
 	"github.com/tandem-dev/tandem/internal/testutil"
 )
 
+// testRuntime keeps the snapshots tests make in a directory of its own,
+// removed when they end.
+var testRuntime = New()
+
 func TestMain(m *testing.M) {
 	Init()
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "tandem-snapshots-")
+	if err != nil {
+		panic(err)
+	}
+	testRuntime.SnapshotDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // pythonServer is a service that answers HTTP on port, printing its own
@@ -48,7 +59,7 @@ http.server.HTTPServer(("0.0.0.0", %d), H).serve_forever()
 // directory of the test's (sb.spec.WorkTree).
 func newSandbox(t *testing.T, services ...string) *Sandbox {
 	t.Helper()
-	sb, err := New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: services, DataDir: t.TempDir(), WorkTree: t.TempDir()})
+	sb, err := testRuntime.NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: services, DataDir: t.TempDir(), WorkTree: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +138,7 @@ func TestServiceIsReachableByNameInsideOnly(t *testing.T) {
 	if hosts, _ := os.ReadFile("/etc/hosts"); bytes.Contains(hosts, []byte("written by tandem")) {
 		t.Error("the host's /etc/hosts was changed")
 	}
-	p.Signal(os.Interrupt)
+	p.(*proc).Signal(os.Interrupt)
 	if err := p.Wait(); err == nil {
 		t.Error("interrupted server exited 0")
 	}
@@ -191,9 +202,9 @@ func TestEndingTheCommandEndsEverythingItStarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both sleeps", 10*time.Second, func() bool { return len(descendants(p.Pid())) >= 3 })
-	procs := descendants(p.Pid())
-	if err := p.Signal(sigterm); err != nil {
+	waitFor(t, "both sleeps", 10*time.Second, func() bool { return len(descendants(p.(*proc).cmd.Process.Pid)) >= 3 })
+	procs := descendants(p.(*proc).cmd.Process.Pid)
+	if err := p.(*proc).Signal(sigterm); err != nil {
 		t.Fatal(err)
 	}
 	err = p.Wait()
@@ -275,7 +286,7 @@ func TestPostgresImageRunsAsLocalServer(t *testing.T) {
 	if err := sb.Exec(context.Background(), api, []string{"psql", "-h", "db", "-U", "app", "-d", "shop", "-c", "select 1"}, &q, &q); err == nil {
 		t.Error("a wrong password was accepted over TCP")
 	}
-	p.Signal(sigterm)
+	p.(*proc).Signal(sigterm)
 	p.Wait()
 
 	// The data outlives the server; a second start reuses it.
@@ -284,7 +295,7 @@ func TestPostgresImageRunsAsLocalServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { p.Signal(sigterm); p.Wait() }()
+	defer func() { p.(*proc).Signal(sigterm); p.Wait() }()
 	if strings.Contains(out.String(), "initialised") {
 		t.Error("initialised twice")
 	}
@@ -429,25 +440,25 @@ func TestPostgresSnapshotAndRestore(t *testing.T) {
 		return p
 	}
 	down := func(p tandem.Process) {
-		p.Signal(os.Interrupt) // the image's stop signal: a fast, clean shutdown
+		p.(*proc).Signal(os.Interrupt) // the image's stop signal: a fast, clean shutdown
 		p.Wait()
 	}
 
 	seeded := newSandbox(t, "db", "api")
 	p := up(seeded)
 	psql(seeded, "create table article (title text); insert into article values ('seeded')")
-	if err := seeded.Snapshot(db, filepath.Join(t.TempDir(), "running")); tandem.ErrorCode(err) != tandem.ECONFLICT {
+	if _, err := seeded.Snapshot(context.Background(), db); tandem.ErrorCode(err) != tandem.ECONFLICT {
 		t.Errorf("snapshot of a running server: %v", err)
 	}
 	down(p)
-	snap := filepath.Join(t.TempDir(), "snap")
-	if err := seeded.Snapshot(db, snap); err != nil {
+	snap, err := seeded.Snapshot(context.Background(), db)
+	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Two instances start from it, each with a copy of its own.
 	restore := func() *Sandbox {
-		sb, err := New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: []string{"db", "api"},
+		sb, err := testRuntime.NewSandbox(context.Background(), tandem.SandboxSpec{Name: t.Name(), Services: []string{"db", "api"},
 			DataDir: t.TempDir(), Restore: map[string]string{"db": snap}})
 		if err != nil {
 			t.Fatal(err)

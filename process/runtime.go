@@ -20,16 +20,27 @@ import (
 
 // Runtime runs stack instances as local processes.
 type Runtime struct {
+	// SnapshotDir is where Snapshot keeps copies of databases, one
+	// directory per snapshot id: DefaultSnapshotDir if empty.
+	SnapshotDir string
+
 	mu       sync.Mutex
 	postgres *postgresBins // nil until a postgres service needs it
 }
 
 var _ tandem.Runtime = (*Runtime)(nil)
 
+// DefaultSnapshotDir keeps snapshots when the caller names no directory.
+const DefaultSnapshotDir = "/var/lib/tandem/snapshots"
+
 // New returns the process runtime.
 func New() *Runtime { return &Runtime{} }
 
 func (*Runtime) Name() string { return "process" }
+
+// Available reports whether this process may make and enter network
+// namespaces.
+func (*Runtime) Available(context.Context) error { return Available() }
 
 // Check reports whether svc can run as a local program.
 func (r *Runtime) Check(svc *tandem.Service) error {

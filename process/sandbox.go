@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -89,6 +91,7 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 	if err != nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "service %s: %w", svc.Name, err)
 	}
+	pr.stopSig = stopSignal(svc.StopSignal)
 	return pr, nil
 }
 
@@ -204,12 +207,36 @@ func (s *Sandbox) Close() error {
 
 // proc is a service's command, seen through its shim.
 type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+	stopSig syscall.Signal // the service's stop signal; SIGTERM if unset
 }
 
-func (p *proc) Pid() int { return p.cmd.Process.Pid }
+// ID is the shim's host pid: the service's init, whose PID namespace holds
+// everything the service started.
+func (p *proc) ID() string { return strconv.Itoa(p.cmd.Process.Pid) }
+
+// Stop signals the command, and kills the shim's whole PID namespace if it
+// has not ended within grace.
+func (p *proc) Stop(ctx context.Context, grace time.Duration) error {
+	if grace > 0 {
+		sig := p.stopSig
+		if sig == 0 {
+			sig = syscall.SIGTERM
+		}
+		p.Signal(sig)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-p.done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	p.Kill()
+	return p.Wait()
+}
 
 // Signal goes to the shim, which forwards it to the command.
 func (p *proc) Signal(sig os.Signal) error {
@@ -241,6 +268,19 @@ func exitError(err error) error {
 		return &tandem.ExitError{Code: 128 + int(ws.Signal()), Signal: signalName(ws.Signal())}
 	}
 	return &tandem.ExitError{Code: ws.ExitStatus()}
+}
+
+// stopSignal reads a Compose stop_signal ("SIGINT", "INT"); SIGTERM when
+// it is empty or unknown.
+func stopSignal(name string) syscall.Signal {
+	n := strings.ToUpper(name)
+	if n != "" && !strings.HasPrefix(n, "SIG") {
+		n = "SIG" + n
+	}
+	if s := unix.SignalNum(n); s != 0 {
+		return s
+	}
+	return syscall.SIGTERM
 }
 
 func signalName(s syscall.Signal) string {

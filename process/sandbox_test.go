@@ -547,7 +547,7 @@ func TestCPUControllerOnlyUnderACPULimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer func() { p.Kill(); p.Wait() }()
+		defer p.Stop(context.Background(), 0)
 		rel := filepath.Join(cgroupRoot, fmt.Sprintf("u%d", sb.user.id), "s-"+name, "cgroup.procs")
 		m, _ := os.ReadFile(filepath.Join(fs.holder("memory"), rel))
 		c, _ := os.ReadFile(filepath.Join(fs.v1["cpu"], rel))

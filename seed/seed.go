@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tandem-dev/tandem"
@@ -133,9 +133,10 @@ func (p *Plan) key() (string, error) {
 // Seed returns the seed commands.
 func (p *Plan) Seed() []string { return p.Seeder.Seed }
 
-// Snapshots makes and keeps snapshots on a runtime.
+// Snapshots makes and keeps snapshots on a runtime. The runtime keeps the
+// data; Dir keeps, per key, which of the runtime's snapshots hold it.
 type Snapshots struct {
-	Dir     string // one directory per key, one snapshot per database in it
+	Dir     string // one directory per key: KEY/RUNTIME.json names the snapshots
 	Runtime tandem.Runtime
 	// Limits bound the sandbox the seed commands run in, as a preview's
 	// instance is bound: they are a pull request's code too.
@@ -150,10 +151,6 @@ type Snapshots struct {
 // commands. Concurrent calls for one key make it once.
 func (s *Snapshots) Ensure(ctx context.Context, st *tandem.Stack, p *Plan, out io.Writer) (restore map[string]string, made bool, err error) {
 	dir := filepath.Join(s.Dir, p.Key)
-	restore = map[string]string{}
-	for _, db := range p.Databases {
-		restore[db.Name] = filepath.Join(dir, db.Name)
-	}
 	// Snapshots hold the databases' data: nobody else's to read.
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, false, err
@@ -163,21 +160,84 @@ func (s *Snapshots) Ensure(ctx context.Context, st *tandem.Stack, p *Plan, out i
 		return nil, false, err
 	}
 	defer l.Unlock()
-	if _, err := os.Stat(dir); err == nil {
+	if restore, err := s.read(p.Key); err == nil && covers(restore, p.Databases) {
 		return restore, false, nil
 	}
-	if err := s.make(ctx, st, p, dir, out); err != nil {
+	if restore, err = s.make(ctx, st, p, out); err != nil {
+		return nil, false, err
+	}
+	if err := s.write(p.Key, restore); err != nil {
 		return nil, false, err
 	}
 	return restore, true, nil
 }
 
-// make runs the seed commands against fresh databases in a sandbox of its
-// own, stops them cleanly, and keeps a copy of each as dir/SERVICE.
-func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, dir string, out io.Writer) error {
-	work, err := os.MkdirTemp(s.Dir, ".seeding-"+p.Key[:8]+"-")
+// Remove deletes the snapshots made for key, on every runtime that made
+// some, and what Dir holds of them.
+func (s *Snapshots) Remove(ctx context.Context, key string) error {
+	dir := filepath.Join(s.Dir, key)
+	l, err := fsutil.Lock(ctx, dir+".lock", false)
 	if err != nil {
 		return err
+	}
+	defer l.Unlock()
+	if restore, err := s.read(key); err == nil {
+		for _, id := range restore {
+			if err := s.Runtime.RemoveSnapshot(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+// manifest is where Dir names key's snapshots on s's runtime.
+func (s *Snapshots) manifest(key string) string {
+	return filepath.Join(s.Dir, key, s.Runtime.Name()+".json")
+}
+
+func (s *Snapshots) read(key string) (map[string]string, error) {
+	b, err := os.ReadFile(s.manifest(key))
+	if err != nil {
+		return nil, err
+	}
+	var restore map[string]string
+	if err := json.Unmarshal(b, &restore); err != nil {
+		return nil, fmt.Errorf("seed: %s: %w", s.manifest(key), err)
+	}
+	return restore, nil
+}
+
+func (s *Snapshots) write(key string, restore map[string]string) error {
+	b, err := json.Marshal(restore)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.manifest(key)), 0o700); err != nil {
+		return err
+	}
+	tmp := s.manifest(key) + ".new"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.manifest(key))
+}
+
+func covers(restore map[string]string, dbs []*tandem.Service) bool {
+	for _, db := range dbs {
+		if restore[db.Name] == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// make runs the seed commands against fresh databases in a sandbox of its
+// own, stops them cleanly, and snapshots each; it returns their ids.
+func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, out io.Writer) (map[string]string, error) {
+	work, err := os.MkdirTemp(s.Dir, ".seeding-"+p.Key[:8]+"-")
+	if err != nil {
+		return nil, err
 	}
 	defer os.RemoveAll(work)
 	names := make([]string, 0, len(st.Services))
@@ -193,17 +253,14 @@ func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, dir str
 	sb, err := s.Runtime.NewSandbox(ctx, tandem.SandboxSpec{Name: "seed-" + p.Key[:8], Services: names, DataDir: filepath.Join(work, "data"),
 		WorkTree: tree, Limits: s.Limits})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer sb.Close()
 
 	var procs []tandem.Process
 	stop := func() {
 		for _, pr := range procs {
-			pr.Signal(syscall.SIGINT) // postgres's fast, clean shutdown
-		}
-		for _, pr := range procs {
-			pr.Wait()
+			pr.Stop(ctx, time.Minute) // the image's stop signal: postgres's fast, clean shutdown
 		}
 		procs = nil
 	}
@@ -211,32 +268,32 @@ func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, dir str
 	for _, db := range p.Databases {
 		pr, err := sb.Start(ctx, db, out, out)
 		if err != nil {
-			return fmt.Errorf("seed: start %s: %w", db.Name, err)
+			return nil, fmt.Errorf("seed: start %s: %w", db.Name, err)
 		}
 		procs = append(procs, pr)
 		if err := s.awaitReady(ctx, sb, db); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, c := range p.Seed() {
 		fmt.Fprintf(out, "tandem: seed: %s\n", c)
 		if err := sb.Exec(ctx, p.Seeder, []string{"/bin/sh", "-c", c}, out, out); err != nil {
-			return tandem.Errorf(tandem.EINVALID, "seed command %q of service %s: %w", c, p.Seeder.Name, err)
+			return nil, tandem.Errorf(tandem.EINVALID, "seed command %q of service %s: %w", c, p.Seeder.Name, err)
 		}
 	}
 	stop()
-	tmp := dir + ".new"
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return err
-	}
+	restore := map[string]string{}
 	for _, db := range p.Databases {
-		if err := sb.Snapshot(db, filepath.Join(tmp, db.Name)); err != nil {
-			os.RemoveAll(tmp)
-			return err
+		id, err := sb.Snapshot(ctx, db)
+		if err != nil {
+			for _, made := range restore {
+				s.Runtime.RemoveSnapshot(ctx, made)
+			}
+			return nil, err
 		}
+		restore[db.Name] = id
 	}
-	return os.Rename(tmp, dir)
+	return restore, nil
 }
 
 // awaitReady waits until db answers its healthcheck, or pg_isready.

@@ -90,7 +90,8 @@ func TestSnapshotIsMadeOnceAndRestores(t *testing.T) {
 	}
 	st := stack(t)
 	p, _ := PlanFor(st)
-	s := &Snapshots{Dir: t.TempDir(), Runtime: process.New()}
+	rt := &process.Runtime{SnapshotDir: t.TempDir()}
+	s := &Snapshots{Dir: t.TempDir(), Runtime: rt}
 	var out bytes.Buffer
 	var wg sync.WaitGroup
 	made := make([]bool, 3)
@@ -114,7 +115,7 @@ func TestSnapshotIsMadeOnceAndRestores(t *testing.T) {
 	}
 
 	// A preview's instance starts from a copy.
-	sb, err := process.New().NewSandbox(context.Background(), tandem.SandboxSpec{Name: "preview", Services: []string{"api", "db"}, DataDir: t.TempDir(),
+	sb, err := rt.NewSandbox(context.Background(), tandem.SandboxSpec{Name: "preview", Services: []string{"api", "db"}, DataDir: t.TempDir(),
 		WorkTree: st.Service("api").Context, Restore: restore})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func TestSnapshotIsMadeOnceAndRestores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { pr.Signal(os.Interrupt); pr.Wait() }()
+	defer pr.Stop(context.Background(), time.Minute)
 	deadline := time.Now().Add(30 * time.Second)
 	for sb.Exec(context.Background(), db, []string{"pg_isready", "-U", "app", "-d", "shop"}, io.Discard, io.Discard) != nil {
 		if time.Now().After(deadline) {
@@ -148,7 +149,8 @@ func TestFailedSeedKeepsNoSnapshot(t *testing.T) {
 	}
 	st := stack(t, "psql -v ON_ERROR_STOP=1 -h db -U app -d shop -c 'select * from missing'")
 	p, _ := PlanFor(st)
-	s := &Snapshots{Dir: t.TempDir(), Runtime: process.New()}
+	rt := &process.Runtime{SnapshotDir: t.TempDir()}
+	s := &Snapshots{Dir: t.TempDir(), Runtime: rt}
 	var out bytes.Buffer
 	_, _, err := s.Ensure(context.Background(), st, p, &out)
 	if err == nil || !strings.Contains(err.Error(), `seed command "psql`) || !strings.Contains(out.String(), `relation "missing" does not exist`) {
@@ -159,6 +161,9 @@ func TestFailedSeedKeepsNoSnapshot(t *testing.T) {
 		if !strings.HasSuffix(e.Name(), ".lock") {
 			t.Errorf("left behind: %s", e.Name())
 		}
+	}
+	if left, _ := os.ReadDir(rt.SnapshotDir); len(left) != 0 {
+		t.Errorf("snapshots left behind: %v", left)
 	}
 }
 

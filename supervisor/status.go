@@ -28,7 +28,7 @@ func (s State) up() bool {
 type Status struct {
 	Service  string    `json:"service"`
 	State    State     `json:"state"`
-	Pid      int       `json:"pid,omitempty"`
+	ID       string    `json:"id,omitempty"` // what the runtime calls the running process (tandem.Process.ID)
 	ExitCode int       `json:"exit_code,omitempty"`
 	Restarts int       `json:"restarts"`
 	Since    time.Time `json:"since"`

@@ -152,7 +152,7 @@ func (u *unit) start(ctx context.Context) error {
 	u.started = true
 	ports := u.sup.opts.Routed[u.svc.Name]
 	u.setLocked(func(st *Status) {
-		st.State, st.Pid, st.ExitCode, st.Error, st.Health = Running, p.Pid(), 0, "", ""
+		st.State, st.ID, st.ExitCode, st.Error, st.Health = Running, p.ID(), 0, "", ""
 		if u.svc.Healthcheck != nil || len(ports) > 0 {
 			st.State = Starting
 		}
@@ -204,7 +204,7 @@ func (u *unit) watch(p tandem.Process, gen int) {
 	}
 	u.proc = nil
 	u.setLocked(func(st *Status) {
-		st.Pid, st.ExitCode, st.State = 0, code, Exited
+		st.ID, st.ExitCode, st.State = "", code, Exited
 		if u.stopping {
 			st.State = Stopped
 		} else if err != nil {
@@ -285,22 +285,14 @@ func (u *unit) stop(ctx context.Context) {
 	}
 	u.mu.Unlock()
 
-	p.Signal(stopSignal(u.svc.StopSignal))
 	grace := u.svc.StopGrace
 	if grace <= 0 {
 		grace = tandem.DefaultStopGrace
 	}
-	ended := make(chan struct{})
-	go func() { p.Wait(); close(ended) }()
-	select {
-	case <-ended:
-	case <-time.After(grace):
-		u.note("%s did not stop within %s: killing it", u.svc.Name, grace)
-		p.Kill()
-	case <-ctx.Done():
-		p.Kill()
-	}
-	<-ended
+	// The runtime kills it once grace has passed: say so as it happens.
+	late := time.AfterFunc(grace, func() { u.note("%s did not stop within %s: killing it", u.svc.Name, grace) })
+	p.Stop(ctx, grace)
+	late.Stop()
 	// watch records the end; wait for it so callers see the new state.
 	u.wait(context.Background(), func(st Status) bool {
 		u.mu.Lock()

@@ -131,7 +131,7 @@ func naiveBranch(b testing.TB, repo string) {
 // made ready from the server's snapshot against made ready by initdb,
 // migrate and seed: medians of three.
 func databaseTimes(b testing.TB, s *server, repo string) (restore, copyOnly, seeded, seedOnly time.Duration) {
-	snaps, _ := filepath.Glob(filepath.Join(s.dir, "data", "cache", "snapshots", "*", "db"))
+	snaps, _ := filepath.Glob(filepath.Join(s.dir, "data", "cache", "snapshots", "process", "pg-*"))
 	if len(snaps) != 1 {
 		b.Fatalf("snapshots: %v", snaps)
 	}
@@ -140,7 +140,7 @@ func databaseTimes(b testing.TB, s *server, repo string) (restore, copyOnly, see
 		b.Fatal(err)
 	}
 	db, api := st.Service("db"), st.Service("api")
-	rt := process.New()
+	rt := &process.Runtime{SnapshotDir: filepath.Dir(snaps[0])}
 	names := []string{"db", "api", "web"}
 	ready := func(sb tandem.Sandbox) {
 		for deadline := time.Now().Add(time.Minute); sb.Exec(context.Background(), db, []string{"pg_isready", "-q", "-U", "postgres", "-d", "app"}, io.Discard, io.Discard) != nil; time.Sleep(20 * time.Millisecond) {
@@ -159,7 +159,7 @@ func databaseTimes(b testing.TB, s *server, repo string) (restore, copyOnly, see
 			b.Fatal(err)
 		}
 		c = append(c, time.Since(began))
-		sb, err := rt.NewSandbox(context.Background(), tandem.SandboxSpec{Name: "bench-restore", Services: names, DataDir: filepath.Join(dir, "data"), Restore: map[string]string{"db": snaps[0]}})
+		sb, err := rt.NewSandbox(context.Background(), tandem.SandboxSpec{Name: "bench-restore", Services: names, DataDir: filepath.Join(dir, "data"), Restore: map[string]string{"db": filepath.Base(snaps[0])}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -170,8 +170,7 @@ func databaseTimes(b testing.TB, s *server, repo string) (restore, copyOnly, see
 		}
 		ready(sb)
 		r = append(r, time.Since(began))
-		p.Signal(os.Interrupt)
-		p.Wait()
+		p.Stop(context.Background(), time.Minute) // the image's stop signal, SIGINT
 		sb.Close()
 
 		// By migrate and seed, as an entrypoint would.
@@ -195,8 +194,7 @@ func databaseTimes(b testing.TB, s *server, repo string) (restore, copyOnly, see
 		}
 		sd = append(sd, time.Since(began))
 		so = append(so, time.Since(mid))
-		p.Signal(os.Interrupt)
-		p.Wait()
+		p.Stop(context.Background(), time.Minute) // the image's stop signal, SIGINT
 		sb.Close()
 	}
 	return median(r), median(c), median(sd), median(so)

@@ -27,11 +27,13 @@ func newPsCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tSINCE\tRESTARTS\tDETAIL")
+			// ID is what the runtime calls the service's process: a pid, a
+			// container id.
+			fmt.Fprintln(tw, "SERVICE\tSTATE\tID\tSINCE\tRESTARTS\tDETAIL")
 			for _, st := range sts {
-				pid := "-"
-				if st.Pid != 0 {
-					pid = fmt.Sprint(st.Pid)
+				id := "-"
+				if st.ID != "" {
+					id = st.ID
 				}
 				detail := st.Error
 				if detail == "" {
@@ -40,7 +42,7 @@ func newPsCmd(stdout io.Writer) *cobra.Command {
 				if st.State == "exited" {
 					detail = fmt.Sprintf("exit code %d", st.ExitCode)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\n", st.Service, st.State, pid,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\n", st.Service, st.State, id,
 					time.Since(st.Since).Round(time.Second), st.Restarts, detail)
 			}
 			return tw.Flush()

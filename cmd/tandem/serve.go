@@ -206,7 +206,7 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 		repos[r.Name] = repo
 	}
 	return preview.New(preview.Options{
-		Store: store, Runtime: process.New(), Repos: repos, DataDir: cfg.Data,
+		Store: store, Runtime: &process.Runtime{SnapshotDir: filepath.Join(cfg.Data, "cache", "snapshots", "process")}, Repos: repos, DataDir: cfg.Data,
 		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
 		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits, Hosts: []string{cfg.authHost(), cfg.dashboardHost()},
 		BuildEnv: buildEnv(), BuildExec: limitedExec(cfg.limits),
