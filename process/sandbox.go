@@ -5,6 +5,7 @@ package process
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -88,8 +89,11 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 	}
 	cfg.Mounts = p.all()
 	pr, err := s.spawn(cfg, p, nil, stdout, stderr)
-	if err != nil {
+	if tandem.ErrorCode(err) == tandem.EINTERNAL {
 		return nil, tandem.Errorf(tandem.EINVALID, "service %s: %w", svc.Name, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
 	pr.stopSig = stopSignal(svc.StopSignal)
 	return pr, nil
