@@ -100,6 +100,12 @@ type Service struct {
 	// of Entrypoint and Command, for a service whose image tandem cannot run
 	// as it is (image: redis:7 with command redis-server). nil if not set.
 	TandemCommand []string
+	// DockerBuild is Compose's build: as an engine builds it (docker
+	// runtime): nil for an image-only service.
+	DockerBuild *DockerBuild
+	// User is Compose's user: ("app", "1000:1000"); "" runs as the image
+	// says. Only runtimes that run images honour it.
+	User string
 	// Dockerfile names the Dockerfile that Entrypoint, Command, and what
 	// Compose leaves to the image (healthcheck, environment, ports, stop
 	// signal) were read from, for a service with a build context and no
@@ -143,6 +149,14 @@ type Service struct {
 	// Seed is x-tandem.seed: shell commands that bring a fresh database to
 	// its seeded state.
 	Seed []string
+}
+
+// DockerBuild is how an engine builds a service's image from its Context.
+type DockerBuild struct {
+	Dockerfile string            // relative to Context; "" is Dockerfile
+	Inline     string            // dockerfile_inline, instead of Dockerfile
+	Args       map[string]string // build.args
+	Target     string            // build.target
 }
 
 // Argv is the command line the service runs: x-tandem.command if set,

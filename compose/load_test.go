@@ -47,6 +47,7 @@ func TestLoadProductStack(t *testing.T) {
 	want := []*tandem.Service{
 		{
 			Name: "api", Context: filepath.Join(dir, "backend"), WorkingDir: filepath.Join(dir, "backend"),
+			DockerBuild: &tandem.DockerBuild{Dockerfile: "Dockerfile"},
 			Command:     []string{"./bin/api-entrypoint.sh"},
 			Environment: map[string]string{"ALLOWED_HOSTS": "localhost,api"},
 			Restart:     tandem.RestartNo, StopSignal: "SIGTERM", StopGrace: 10 * time.Second,
@@ -59,7 +60,8 @@ func TestLoadProductStack(t *testing.T) {
 		},
 		{
 			Name: "web", Context: filepath.Join(dir, "frontend"), WorkingDir: filepath.Join(dir, "frontend"),
-			Command: []string{"npm", "run", "start"}, Environment: map[string]string{},
+			DockerBuild: &tandem.DockerBuild{Dockerfile: "Dockerfile"},
+			Command:     []string{"npm", "run", "start"}, Environment: map[string]string{},
 			Restart: tandem.RestartNo, StopSignal: "SIGTERM", StopGrace: 10 * time.Second,
 			Build: "npm ci && npm run build",
 		},

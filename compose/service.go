@@ -26,7 +26,18 @@ func (d *decoder) convert(s types.ServiceConfig, disabled map[string]bool) *tand
 	}
 	if s.Build != nil {
 		svc.Context = s.Build.Context
+		svc.DockerBuild = &tandem.DockerBuild{Dockerfile: s.Build.Dockerfile, Inline: s.Build.DockerfileInline, Target: s.Build.Target}
+		for k, v := range s.Build.Args {
+			if v == nil {
+				continue // a value-less arg nothing sets stays unset
+			}
+			if svc.DockerBuild.Args == nil {
+				svc.DockerBuild.Args = map[string]string{}
+			}
+			svc.DockerBuild.Args[k] = *v
+		}
 	}
+	svc.User = s.User
 	svc.WorkingDir = svc.Context
 	// An absolute working_dir is a path inside a container, which means
 	// nothing on this machine: the command runs in the build context.
