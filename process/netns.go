@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/netns"
 )
 
 // hostNetns is this process's own network namespace, captured before any
@@ -116,28 +117,7 @@ func loopbackUp() error {
 	return nil
 }
 
-// dialIn connects to addr from inside the namespace ns. The socket is created
-// by the calling thread while it is inside ns, so it belongs to ns for its
-// whole life; the thread returns to the host namespace before it runs
-// anything else. No address outside loopback is needed anywhere.
-//
-// It runs on the caller's own thread rather than on a goroutine of its own
-// (as onOwnThread does): a connection is made per request to servers that
-// close each one, and the hand-off between threads costs more than the
-// dial. A thread that could not return would run the caller's code in the
-// wrong network; that cannot be allowed to go on, so tandem stops, and its
-// services with it (Pdeathsig).
+// dialIn connects to addr from inside the namespace ns (netns.DialIn).
 func dialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr string) (net.Conn, error) {
-	runtime.LockOSThread()
-	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("enter network namespace: %w", err)
-	}
-	c, err := d.DialContext(ctx, network, addr)
-	if rerr := unix.Setns(hostNetns, unix.CLONE_NEWNET); rerr != nil {
-		fmt.Fprintf(os.Stderr, "tandem: a thread cannot return to the host network namespace (%v): stopping\n", rerr)
-		os.Exit(70)
-	}
-	runtime.UnlockOSThread()
-	return c, err
+	return netns.DialIn(ctx, ns, d, network, addr)
 }
