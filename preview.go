@@ -35,7 +35,11 @@ type Preview struct {
 	Error   string       `json:"error,omitempty"`    // why it failed
 	LogTail []string     `json:"log_tail,omitempty"` // the last lines of the failed step's output
 
-	URL       string        `json:"url"`
+	URL string `json:"url"`
+	// Asleep says the serving instance sleeps: its services are stopped,
+	// its files kept, and the next request wakes it. Not stored: the
+	// preview manager says.
+	Asleep    bool          `json:"asleep,omitempty"`
 	TTL       time.Duration `json:"ttl,omitempty"`       // zero: no expiry
 	ExpiresAt time.Time     `json:"expires_at,omitzero"` // zero: never
 	CreatedAt time.Time     `json:"created_at"`

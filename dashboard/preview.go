@@ -78,11 +78,15 @@ type services struct {
 }
 
 func (s *Server) services(name string) services {
-	in := s.cfg.Previews.Instance(name)
-	if in == nil || in.Sup == nil {
+	in := s.cfg.Previews.Instance(name) // nil while it sleeps
+	if in == nil {
 		return services{Name: name}
 	}
-	st := in.Sup.Status()
+	sup := in.Supervisor()
+	if sup == nil {
+		return services{Name: name}
+	}
+	st := sup.Status()
 	sort.Slice(st, func(i, j int) bool { return st[i].Service < st[j].Service })
 	return services{Name: name, Services: st}
 }

@@ -108,12 +108,28 @@ func (m *Manager) repoNames() []string {
 
 // Get returns a preview.
 func (m *Manager) Get(ctx context.Context, name string) (*tandem.Preview, error) {
-	return m.opts.Store.Preview(ctx, name)
+	p, err := m.opts.Store.Preview(ctx, name)
+	if err == nil {
+		m.asleep(p)
+	}
+	return p, err
 }
 
 // List returns every preview, by name.
 func (m *Manager) List(ctx context.Context) ([]*tandem.Preview, error) {
-	return m.opts.Store.Previews(ctx)
+	ps, err := m.opts.Store.Previews(ctx)
+	for _, p := range ps {
+		m.asleep(p)
+	}
+	return ps, err
+}
+
+// asleep says in p whether its serving instance sleeps.
+func (m *Manager) asleep(p *tandem.Preview) {
+	m.mu.Lock()
+	in := m.serving[p.Name]
+	m.mu.Unlock()
+	p.Asleep = in != nil && in.Generation == p.Serving && in.asleep()
 }
 
 // Destroy stops a preview's instances and removes everything it owned:
@@ -190,22 +206,45 @@ func (m *Manager) Logs(ctx context.Context, name, service string, n int) ([]stri
 	if _, err := m.opts.Store.Preview(ctx, name); err != nil {
 		return nil, err
 	}
-	in := m.Instance(name)
-	if in == nil {
-		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "preview %s has no running instance", name)
+	sup := m.supervisor(name)
+	if sup == nil {
+		return nil, m.notRunning(name)
 	}
-	return in.Sup.Logs(service, n)
+	return sup.Logs(service, n)
 }
 
 // Follow returns new output lines of a service of a preview's serving
 // instance, as supervisor.Follow does.
 func (m *Manager) Follow(name, service string) (<-chan supervisor.Line, func(), error) {
-	in := m.Instance(name)
-	if in == nil {
-		return nil, nil, tandem.Errorf(tandem.EUNAVAILABLE, "preview %s has no running instance", name)
+	sup := m.supervisor(name)
+	if sup == nil {
+		return nil, nil, m.notRunning(name)
 	}
-	ch, cancel := in.Sup.Follow(service)
+	ch, cancel := sup.Follow(service)
 	return ch, cancel, nil
+}
+
+// supervisor is what runs the services of a preview's instance, nil when
+// nothing does.
+func (m *Manager) supervisor(name string) *supervisor.Supervisor {
+	m.mu.Lock()
+	in := m.serving[name]
+	m.mu.Unlock()
+	if in == nil {
+		return nil
+	}
+	return in.Supervisor()
+}
+
+// notRunning says why a preview has no running instance.
+func (m *Manager) notRunning(name string) error {
+	m.mu.Lock()
+	in := m.serving[name]
+	m.mu.Unlock()
+	if in != nil {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "preview %s is asleep: a request to it wakes it", name)
+	}
+	return tandem.Errorf(tandem.EUNAVAILABLE, "preview %s has no running instance", name)
 }
 
 // Events returns a preview's events after the one with ID after.

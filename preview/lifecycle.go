@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tandem-dev/tandem"
-	"github.com/tandem-dev/tandem/seed"
 )
 
 // pruner is a Source that can drop work trees it knows but nobody uses.
@@ -67,6 +66,8 @@ func (m *Manager) Start(ctx context.Context) error {
 		go m.worker()
 	}
 	go m.expire(loop)
+	go m.idle(loop)
+	go m.pruneCaches(loop)
 	for _, p := range requeue {
 		if _, err := m.Create(ctx, CreateRequest{Name: p.Name, Repo: p.Repo, Ref: p.Ref, PR: p.PR, TTL: p.TTL,
 			By: p.RequestedBy, Reason: p.RequestReason, Untrusted: p.Untrusted}); err != nil {
@@ -110,29 +111,31 @@ func (m *Manager) sweep(ctx context.Context, keep map[string]bool) {
 }
 
 // revive starts again the instance a preview was served by, from its work
-// tree and data as they were: no build, no seed.
+// tree and data as they were: no build, no seed. One that slept stays
+// asleep until a request comes.
 func (m *Manager) revive(ctx context.Context, p *tandem.Preview) error {
 	dir := m.genDir(p.Name, p.Serving)
 	src := filepath.Join(dir, "src")
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("work tree of generation %d: %w", p.Serving, err)
 	}
-	st, secrets, err := m.loadStack(ctx, p, src)
+	if in, ok := m.sleeping(p, dir); ok {
+		m.mu.Lock()
+		m.serving[p.Name] = in
+		m.mu.Unlock()
+		return nil
+	}
+	st, mask, err := m.instanceStack(ctx, p, src)
 	if err != nil {
-		return masked(err, secretValues(secrets))
+		return err
 	}
-	if p.Binding.SnapshotKey != "" {
-		if plan, err := seed.PlanFor(st); err == nil && plan != nil {
-			plan.Seeder.Environment[seed.Env] = "1"
-		}
-	}
-	in := m.newInstance(p, p.Serving, st, filepath.Join(dir, "data"), nil, secretValues(secrets))
-	in.dir, in.source = dir, m.opts.Repos[p.Repo].Source
+	in := m.newInstance(p, p.Serving, dir, st, nil, mask)
+	in.source = m.opts.Repos[p.Repo].Source
 	up, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
-	if err := in.Sup.Up(up); err != nil {
-		in.Sup.Down(context.Background())
-		return masked(err, secretValues(secrets))
+	if err := in.Supervisor().Up(up); err != nil {
+		in.Supervisor().Down(context.Background())
+		return masked(err, mask)
 	}
 	m.mu.Lock()
 	m.serving[p.Name] = in
@@ -169,7 +172,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.workers.Wait()
 	m.publish()
 	for _, in := range instances {
-		in.Sup.Down(ctx)
+		m.halt(ctx, in)
 	}
 	return nil
 }

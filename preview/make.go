@@ -44,11 +44,14 @@ func (m *Manager) run(j job) {
 		return
 	}
 	m.running[j.name] = cancel
+	m.begun[j.name] = time.Now()
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		delete(m.running, j.name)
+		delete(m.begun, j.name)
 		m.mu.Unlock()
+		m.pruneCaches(context.Background())
 	}()
 	if err := m.make(ctx, j); err != nil && !errors.Is(err, errSuperseded) {
 		m.log.Warn("preview failed", "preview", j.name, "generation", j.gen, "err", err)
@@ -249,10 +252,16 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 		}
 		out := newStep("seed", mask)
 		began := time.Now()
+		// Recorded first: the caches keep what a preview records using.
+		if err := use(dir, "snapshot "+plan.Key); err != nil {
+			return err
+		}
 		var made bool
 		if restore, made, err = m.snaps.Ensure(ctx, st, plan, out); err != nil {
 			return err
 		}
+		now := time.Now()
+		os.Chtimes(filepath.Join(m.snaps.Dir, plan.Key), now, now) // last used
 		plan.Seeder.Environment[seed.Env] = "1"
 		binding.SnapshotKey = plan.Key
 		how := "from the snapshot"
@@ -267,12 +276,12 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 		return err
 	}
 	out := newStep("start", mask)
-	in = m.newInstance(p, j.gen, st, filepath.Join(dir, "data"), restore, mask)
-	in.dir, in.source = dir, repo.Source
+	in = m.newInstance(p, j.gen, dir, st, restore, mask)
+	in.source = repo.Source
 	in.progress.Store(out)
-	if err := in.Sup.Up(ctx); err != nil {
+	if err := in.Supervisor().Up(ctx); err != nil {
 		in.progress.Store(nil)
-		for _, l := range failedTail(in.Sup) {
+		for _, l := range failedTail(in.Supervisor()) {
 			out.line(l)
 		}
 		return err
@@ -307,6 +316,9 @@ func (m *Manager) runBuilds(ctx context.Context, j job, p *tandem.Preview, st *t
 			}
 		}
 		res, err := m.build(ctx, j.name, s, shared.Service(svc.Name), repl, out)
+		if uerr := use(m.genDir(j.name, j.gen), buildUses(res.Entries)...); err == nil {
+			err = uerr
+		}
 		if err != nil {
 			return err
 		}
@@ -350,24 +362,36 @@ func (m *Manager) placeholderStack(ctx context.Context, p *tandem.Preview, src s
 	return st, repl, err
 }
 
-// newInstance prepares an instance of a stack for a preview.
-func (m *Manager) newInstance(p *tandem.Preview, gen int, st *tandem.Stack, data string, restore map[string]string, mask []string) *Instance {
+// newInstance prepares an instance of a stack for a preview, in its
+// generation's directory dir.
+func (m *Manager) newInstance(p *tandem.Preview, gen int, dir string, st *tandem.Stack, restore map[string]string, mask []string) *Instance {
+	in := &Instance{Preview: p.Name, Repo: p.Repo, Generation: gen, Host: m.host(p.Name), Routes: st.Routes, Access: st.Preview.Access, dir: dir, m: m}
+	in.nap.after = m.sleepAfter(p.Repo)
+	in.nap.mu.Lock()
+	in.nap.set(napAwake)
+	in.nap.seen = time.Now()
+	in.nap.mu.Unlock()
+	in.sup.Store(m.newSupervisor(in, st, restore, mask))
+	return in
+}
+
+// newSupervisor makes what runs an instance's services: when it is made,
+// and each time it wakes.
+func (m *Manager) newSupervisor(in *Instance, st *tandem.Stack, restore map[string]string, mask []string) *supervisor.Supervisor {
 	routed := map[string][]int{}
 	for _, r := range st.Routes {
 		routed[r.Service] = append(routed[r.Service], r.Port)
 	}
-	in := &Instance{Preview: p.Name, Repo: p.Repo, Generation: gen, Host: m.host(p.Name), Routes: st.Routes, Access: st.Preview.Access}
-	in.Sup = supervisor.New(supervisor.Options{
-		Stack: st, Runtime: m.opts.Runtime, Name: fmt.Sprintf("%s-%d", p.Name, gen), DataDir: data,
-		Logger: m.log.With("preview", p.Name), Routed: routed, Restore: restore, Limits: m.opts.Limits, Mask: mask,
-		WorkTree: filepath.Join(filepath.Dir(data), "src"), // the checkout, beside the data
+	return supervisor.New(supervisor.Options{
+		Stack: st, Runtime: m.opts.Runtime, Name: fmt.Sprintf("%s-%d", in.Preview, in.Generation), DataDir: filepath.Join(in.dir, "data"),
+		Logger: m.log.With("preview", in.Preview), Routed: routed, Restore: restore, Limits: m.opts.Limits, Mask: mask,
+		WorkTree: filepath.Join(in.dir, "src"), // the checkout, beside the data
 		Output: func(l supervisor.Line) {
 			if s := in.progress.Load(); s != nil {
 				s.Write([]byte(l.Service + " | " + l.Text + "\n"))
 			}
 		},
 	})
-	return in
 }
 
 // switchTo routes the preview to its new instance, records it ready, and
@@ -401,6 +425,7 @@ func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tand
 		unlock()
 		return err
 	}
+	in.Touch() // the idle clock starts now
 	m.mu.Lock()
 	old := m.serving[j.name]
 	m.serving[j.name] = in
@@ -425,7 +450,7 @@ func (m *Manager) switchTo(j job, in *Instance, binding tandem.Binding, st *tand
 func (m *Manager) stop(in *Instance) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := in.Sup.Down(ctx); err != nil {
+	if err := m.halt(ctx, in); err != nil {
 		m.log.Warn("stop instance", "preview", in.Preview, "generation", in.Generation, "err", err)
 	}
 	if in.source != nil {

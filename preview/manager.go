@@ -40,6 +40,9 @@ type Repo struct {
 	// (a fork's pull request) gets them only if ForkEnv.
 	Env     map[string]string
 	ForkEnv bool
+	// SleepAfter is how long its previews may go without a request before
+	// they sleep: 0 takes Options.SleepAfter, a negative value never.
+	SleepAfter time.Duration
 }
 
 // Options configure a Manager.
@@ -63,6 +66,17 @@ type Options struct {
 	DefaultTTL  time.Duration // when neither the request nor the stack says (0: none)
 	Drain       time.Duration // how long a replaced instance still runs after the switch (default 2s)
 	Timeout     time.Duration // for one create, from checkout to ready (default 15m)
+	// CacheLimit bounds the caches (build outputs, dependency folders,
+	// database snapshots) together, in bytes: past it the least recently
+	// used go, never one a preview uses. 0: no limit.
+	CacheLimit int64
+	// SnapshotPath is where the runtime keeps a snapshot, to weigh it
+	// (Caches.SnapshotPath).
+	SnapshotPath func(id string) string
+	// SleepAfter is how long a preview may go without a request before its
+	// processes stop (its files stay, and the next request wakes it), unless
+	// its repository says otherwise: default 30 minutes, negative never.
+	SleepAfter time.Duration
 	// Limits bound each preview's instance as a whole (every service
 	// together); a service's own Compose limits apply within them.
 	Limits tandem.Limits
@@ -84,24 +98,30 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Instance is a running preview instance, as the gateway needs it.
+// Instance is a preview instance, as the gateway needs it: running, or
+// asleep (sleep.go) until a request wakes it.
 type Instance struct {
 	Preview    string
 	Repo       string
 	Generation int
 	Host       string
 	Routes     []tandem.Route
-	Sup        *supervisor.Supervisor
 	// Access is the stack file's own say on who may open the preview
 	// (x-tandem.preview.access); tandem.EffectiveAccess weighs it.
 	Access tandem.PreviewAccess
 
-	dir    string // previews/NAME/GEN
+	sup    atomic.Pointer[supervisor.Supervisor] // nil while asleep
+	dir    string                                // previews/NAME/GEN
 	source tandem.Source
 	// progress receives the services' output while the instance starts,
 	// as the create's progress; nil once it is ready.
 	progress atomic.Pointer[step]
+	nap      nap // sleep.go
+	m        *Manager
 }
+
+// Supervisor is what runs the instance's services, nil while it sleeps.
+func (in *Instance) Supervisor() *supervisor.Supervisor { return in.sup.Load() }
 
 // CreateRequest asks for a preview of Repo at Ref.
 type CreateRequest struct {
@@ -128,12 +148,15 @@ type Manager struct {
 	log    *slog.Logger
 	builds *build.Cache
 	snaps  *seed.Snapshots
+	caches *Caches
+	prune  sync.Mutex // one pruning at a time
 	queue  chan job
 	qmu    sync.RWMutex // held to send on queue; Close closes it under the write lock
 
 	mu       sync.Mutex
 	serving  map[string]*Instance // by preview name
 	running  map[string]context.CancelFunc
+	begun    map[string]time.Time // when each running job began
 	locks    map[string]*sync.Mutex
 	subs     map[chan tandem.Event]string
 	ttlWake  chan struct{}
@@ -153,6 +176,9 @@ func New(opts Options) (*Manager, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 15 * time.Minute
 	}
+	if opts.SleepAfter == 0 {
+		opts.SleepAfter = DefaultSleepAfter
+	}
 	if opts.Scheme == "" {
 		opts.Scheme = "http"
 	}
@@ -170,7 +196,7 @@ func New(opts Options) (*Manager, error) {
 			return nil, err
 		}
 	}
-	return &Manager{
+	m := &Manager{
 		opts:    opts,
 		log:     opts.Logger,
 		builds:  &build.Cache{Dir: filepath.Join(opts.DataDir, "cache", "builds"), BaseEnv: opts.BuildEnv, Exec: opts.BuildExec},
@@ -178,10 +204,13 @@ func New(opts Options) (*Manager, error) {
 		queue:   make(chan job, 1024),
 		serving: map[string]*Instance{},
 		running: map[string]context.CancelFunc{},
+		begun:   map[string]time.Time{},
 		locks:   map[string]*sync.Mutex{},
 		subs:    map[chan tandem.Event]string{},
 		ttlWake: make(chan struct{}, 1),
-	}, nil
+	}
+	m.caches = &Caches{DataDir: opts.DataDir, Builds: m.builds, Snapshots: m.snaps, SnapshotPath: opts.SnapshotPath}
+	return m, nil
 }
 
 // host is where a preview answers, and its PREVIEW_HOST: a bare name, as
@@ -230,9 +259,14 @@ func (m *Manager) publish() {
 	}
 }
 
-// Instance returns the instance a preview is served by, or nil.
+// Instance returns the instance a preview is served by while it runs: nil
+// when there is none, or while it sleeps.
 func (m *Manager) Instance(name string) *Instance {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.serving[name]
+	in := m.serving[name]
+	m.mu.Unlock()
+	if in == nil || !in.Awake() {
+		return nil
+	}
+	return in
 }

@@ -110,7 +110,7 @@ type harness struct {
 	routes map[string]*Instance
 }
 
-func newHarness(t *testing.T, data, src string) *harness {
+func newHarness(t *testing.T, data, src string, with ...func(*Options)) *harness {
 	if os.Geteuid() != 0 {
 		t.Skip("the process runtime needs root")
 	}
@@ -119,7 +119,7 @@ func newHarness(t *testing.T, data, src string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, data: data, src: src, store: store}
-	m, err := New(Options{
+	opts := Options{
 		Store: store, Runtime: &process.Runtime{SnapshotDir: filepath.Join(data, "cache", "snapshots", "process")}, DataDir: data,
 		Repos:    map[string]Repo{"shop": {Name: "shop", Source: git.NewMirror("shop", src, filepath.Join(data, "repos", "shop.git")), Compose: "compose.yml", DefaultBranch: "main"}},
 		Domain:   "previews.example.com",
@@ -130,7 +130,11 @@ func newHarness(t *testing.T, data, src string) *harness {
 			h.routes = r
 			h.mu.Unlock()
 		},
-	})
+	}
+	for _, f := range with {
+		f(&opts)
+	}
+	m, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +158,7 @@ func (h *harness) get(host string) (int, string, error) {
 	if in == nil {
 		return 0, "", fmt.Errorf("no route to %s", host)
 	}
-	c := &http.Client{Transport: &http.Transport{DialContext: in.Sup.DialContext}, Timeout: 10 * time.Second}
+	c := &http.Client{Transport: &http.Transport{DialContext: in.DialContext}, Timeout: 10 * time.Second}
 	resp, err := c.Get("http://web:8000/")
 	if err != nil {
 		return 0, "", err
@@ -394,7 +398,7 @@ func TestRestartBringsReadyPreviewsBack(t *testing.T) {
 	// Data written while it ran must survive.
 	in := h.m.Instance("pr-9")
 	var out strings.Builder
-	if err := in.Sup.Exec(ctx, "web", []string{"/bin/sh", "-c", "psql -h db -U app -d shop -c \"insert into article values ('written later')\""}, &out, &out); err != nil {
+	if err := in.Supervisor().Exec(ctx, "web", []string{"/bin/sh", "-c", "psql -h db -U app -d shop -c \"insert into article values ('written later')\""}, &out, &out); err != nil {
 		t.Fatalf("%v %s", err, out.String())
 	}
 	h.close()

@@ -310,6 +310,9 @@ func newPreviewListCmd(f *previewFlags, stdout io.Writer) *cobra.Command {
 				if v.State == tandem.PreviewFailed {
 					state += " (" + v.Step + ")"
 				}
+				if v.Asleep {
+					state += " (asleep)"
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s ago\t%s\n", v.Name, state, v.Repo, v.Ref, short(v.Commit), v.URL,
 					time.Since(v.UpdatedAt).Round(time.Second), expires)
 			}
@@ -348,7 +351,11 @@ func printPreview(w io.Writer, v httpapi.View, asJSON bool) error {
 		}
 	}
 	row("name", v.Name)
-	row("state", string(v.State))
+	if v.Asleep {
+		row("state", string(v.State)+" (asleep: the next request wakes it)")
+	} else {
+		row("state", string(v.State))
+	}
 	if v.State == tandem.PreviewFailed {
 		row("failed at", v.Step)
 		row("error", v.Error)

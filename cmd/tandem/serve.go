@@ -197,7 +197,7 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 	repos := map[string]preview.Repo{}
 	for _, r := range cfg.Repos {
 		repo, err := withForge(cfg, r, preview.Repo{
-			Name: r.Name, Compose: r.Compose, DefaultBranch: r.DefaultBranch,
+			Name: r.Name, Compose: r.Compose, DefaultBranch: r.DefaultBranch, SleepAfter: time.Duration(r.SleepAfter),
 			Source: git.NewMirror(r.Name, r.URL, filepath.Join(cfg.Data, "repos", r.Name+".git")),
 		})
 		if err != nil {
@@ -206,9 +206,10 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 		repos[r.Name] = repo
 	}
 	return preview.New(preview.Options{
-		Store: store, Runtime: &process.Runtime{SnapshotDir: filepath.Join(cfg.Data, "cache", "snapshots", "process")}, Repos: repos, DataDir: cfg.Data,
+		Store: store, Runtime: &process.Runtime{SnapshotDir: snapshotStore(cfg)}, Repos: repos, DataDir: cfg.Data,
 		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
 		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits, Hosts: []string{cfg.authHost(), cfg.dashboardHost()},
+		SleepAfter: time.Duration(cfg.SleepAfter), CacheLimit: cfg.Cache.limit, SnapshotPath: processSnapshotPath(snapshotStore(cfg)), // cache.go
 		BuildEnv: buildEnv(), BuildExec: limitedExec(cfg.limits),
 		Serve: router.set, Logger: logger, Audit: auditLog, ReviewPlan: reviews.PlanOf,
 	})
@@ -327,7 +328,11 @@ func (r *previewRouter) set(instances map[string]*preview.Instance) {
 	for _, in := range instances {
 		s := r.sites[in]
 		if s == nil {
-			s = &gateway.Site{Name: in.Preview, Routes: in.Routes, Dial: in.Sup.DialContext, Ready: in.Sup.Ready, Gate: r.gates.gate(in)}
+			gate := r.gates.gate(in)
+			if in.Sleeps() {
+				gate = wakeGate(in, gate) // servewake.go
+			}
+			s = &gateway.Site{Name: in.Preview, Routes: in.Routes, Dial: in.DialContext, Ready: in.Ready, Gate: gate}
 		}
 		next[in] = s
 		names[in.Preview] = s

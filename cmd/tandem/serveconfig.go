@@ -43,6 +43,8 @@ type serveConfig struct {
 	Review         *reviewConfig `yaml:"review"` // review.go
 	Forges         []forgeConfig `yaml:"forges"` // serveforge.go
 	Dashboard      *dashConfig   `yaml:"dashboard"`
+	SleepAfter     idleTime      `yaml:"sleep_after"` // servewake.go
+	Cache          *cacheConfig  `yaml:"cache"`       // cache.go
 
 	file    string
 	root    yaml.Node
@@ -62,7 +64,9 @@ type repoConfig struct {
 	Forge    *repoForgeConfig               `yaml:"forge"`
 	Services map[string]serviceSourceConfig `yaml:"services"`
 	Secrets  map[string]secretRef           `yaml:"secrets"`
-	line     int
+	// SleepAfter overrides the server's sleep_after (servewake.go).
+	SleepAfter idleTime `yaml:"sleep_after"`
+	line       int
 }
 
 // limitsConfig is what one preview's instance may use at most, all its
@@ -117,6 +121,7 @@ func readServeConfig(file string) (*serveConfig, error) {
 	c.checkReview(fail)
 	c.checkForges(fail)
 	c.checkDashboard(fail)
+	c.checkCache(fail)
 	if len(problems) > 0 {
 		return nil, &tandem.Error{Code: tandem.EINVALID, Message: strings.Join(problems, "\n")}
 	}
