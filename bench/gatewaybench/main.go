@@ -31,6 +31,7 @@ type config struct {
 	benchtime        string // for the lookup benchmark
 	query            string // for Django's /search/
 	rounds           int    // of the stack part
+	cpuprofile       string // tandem up's CPU profile, written when it stops
 	tmp              string
 }
 
@@ -52,6 +53,7 @@ func run(ctx context.Context) int {
 	flag.StringVar(&c.benchtime, "benchtime", "1s", "go test -benchtime for the lookup benchmark")
 	flag.StringVar(&c.query, "query", "gateway", "search term for Django's /search/?q=")
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds of the example stack's measurements, taken in turn; medians are reported")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write tandem up's CPU profile to this file (go tool pprof bin/tandem FILE)")
 	flag.Parse()
 	c.parts = map[string]bool{}
 	for _, p := range strings.Split(parts, ",") {
@@ -121,7 +123,7 @@ func (c *config) prepare() error {
 	if c.tandem, err = filepath.Abs(c.tandem); err != nil {
 		return err
 	}
-	need := map[string][]string{"proxies": {"wrk", "nginx", "caddy", "curl"}, "stack": {"wrk", "nsenter", "curl"}, "lookup": {"go"}}
+	need := map[string][]string{"proxies": {"wrk", "nginx", "caddy", "curl"}, "stack": {"wrk", "nsenter", "curl", "nginx"}, "lookup": {"go"}}
 	for part, tools := range need {
 		for _, t := range tools {
 			if _, err := exec.LookPath(t); c.parts[part] && err != nil {

@@ -139,6 +139,11 @@ func (r *report) printFigures(w io.Writer, lookupRatio float64) {
 	line(w, "api added p50 ms tandem", addT, "<= 0.30 and <= "+tenth+", at 1 connection",
 		func(v float64) bool { return !math.IsNaN(addN) && v <= 0.3 && v <= addN/10 })
 	line(w, "api added p50 ms nextjs-proxy-route", addN, "none (the reference of the line above)", nil)
+	// Against nginx in front of the same Django: what any proxy pays there.
+	line(w, "api via tandem/nginx throughput", ratio(r.find("api", "tandem", 16), r.find("api", "nginx", 16), rate),
+		">= 1.00, at 16 connections", func(v float64) bool { return v >= 1 })
+	line(w, "api added p50 ms tandem-nginx", added("tandem")-added("nginx"), "<= 0, at 1 connection",
+		func(v float64) bool { return v <= 0 })
 	line(w, "lookup 10000/10", lookupRatio, "<= 2.00", func(v float64) bool { return v <= 2 })
 	line(w, "tandem RSS MiB with 10000 sites", rss, "<= 64", func(v float64) bool { return v <= 64 })
 }

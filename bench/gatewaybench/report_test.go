@@ -21,7 +21,8 @@ func TestReportFigures(t *testing.T) {
 		rate  float64
 		p50   time.Duration
 	}{{"direct", 1, 150, 6 * time.Millisecond}, {"tandem", 1, 148, 6200 * time.Microsecond}, {"nextjs-proxy-route", 1, 100, 10 * time.Millisecond},
-		{"direct", 16, 300, 50 * time.Millisecond}, {"tandem", 16, 290, 51 * time.Millisecond}} {
+		{"direct", 16, 300, 50 * time.Millisecond}, {"tandem", 16, 290, 51 * time.Millisecond},
+		{"nginx", 1, 149, 6300 * time.Microsecond}, {"nginx", 16, 300, 50500 * time.Microsecond}} {
 		r.add(row{group: "api", path: x.path, conns: x.conns, res: res(x.rate, x.p50, 2*x.p50)})
 	}
 	var b bytes.Buffer
@@ -33,6 +34,8 @@ func TestReportFigures(t *testing.T) {
 		"api via tandem/direct throughput: 0.97  target >= 0.95, at 16 connections  met\n",
 		"api added p50 ms tandem: 0.20  target <= 0.30 and <= 0.40 (a tenth of nextjs-proxy-route's), at 1 connection  met\n",
 		"api added p50 ms nextjs-proxy-route: 4.00  target none",
+		"api via tandem/nginx throughput: 0.97  target >= 1.00, at 16 connections  MISSED\n",
+		"api added p50 ms tandem-nginx: -0.10  target <= 0, at 1 connection  met\n",
 		"lookup 10000/10: 2.50  target <= 2.00  MISSED\n", // the worse family counts
 		"tandem RSS MiB with 10000 sites: 40.00  target <= 64  met\n",
 	} {

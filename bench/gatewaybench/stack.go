@@ -13,8 +13,8 @@ import (
 )
 
 // runStack is part 2: Django's search endpoint called directly, through
-// tandem's gateway, and through the seed article's Next.js proxy route, on
-// the example stack run by tandem up.
+// tandem's gateway, through nginx, and through the seed article's Next.js
+// proxy route, on the example stack run by tandem up.
 func runStack(ctx context.Context, c *config, rep *report) error {
 	// A stable place, so the frontend's build there is reused next time.
 	overlay := filepath.Join("bench", ".work", "django-nextjs")
@@ -30,7 +30,16 @@ func runStack(ctx context.Context, c *config, rep *report) error {
 		return err
 	}
 	data := filepath.Join(c.tmp, "stack")
-	p, err := start("tandem up", ".", nil, filepath.Join(c.tmp, "tandem-up.log"), c.tandem, "up",
+	var env []string
+	if c.cpuprofile != "" {
+		// For tandem up alone: tandem ps would write its own over it.
+		prof, err := filepath.Abs(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		env = append(env, "TANDEM_CPUPROFILE="+prof)
+	}
+	p, err := start("tandem up", ".", env, filepath.Join(c.tmp, "tandem-up.log"), c.tandem, "up",
 		"-f", filepath.Join(overlay, "docker-compose.yml"), "--listen", listen, "--data", data)
 	if err != nil {
 		return err
@@ -48,6 +57,11 @@ func runStack(ctx context.Context, c *config, rep *report) error {
 	if err != nil {
 		return fmt.Errorf("api (pid %d): %w", api, err)
 	}
+	ngx, ngxListen, err := startStackNginx(ctx, c, netns)
+	if err != nil {
+		return fmt.Errorf("nginx: %w", err)
+	}
+	defer ngx.stop(10 * time.Second)
 	// The gateway's Host is the one tandem up gave the stack (PREVIEW_HOST),
 	// which Django's ALLOWED_HOSTS admits; the Next.js route forwards it.
 	_, port, _ := strings.Cut(listen, ":")
@@ -59,6 +73,7 @@ func runStack(ctx context.Context, c *config, rep *report) error {
 	}{
 		{"direct", load{url: "http://127.0.0.1:8000" + q, host: "api:8000", netns: netns}},
 		{"tandem", load{url: "http://" + listen + "/api" + q, host: host}},
+		{"nginx", load{url: "http://" + ngxListen + "/api" + q, host: host, netns: netns}},
 		{"nextjs-proxy-route", load{url: "http://127.0.0.1:3000/api" + q, host: host, netns: netns}},
 	}
 	// Django's own speed drifts from run to run more than a proxy's cost:
