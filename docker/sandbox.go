@@ -285,3 +285,17 @@ func (s *Sandbox) isClosed() bool {
 	defer s.mu.Unlock()
 	return s.closed
 }
+
+// Netns opens the instance's network namespace, for processes that run
+// beside its containers (the mixed runtime). EUNSUPPORTED where tandem
+// cannot enter the engine's namespaces.
+func (s *Sandbox) Netns(ctx context.Context) (*os.File, error) {
+	if s.ns == nil {
+		return nil, tandem.Errorf(tandem.EUNSUPPORTED, "instance %s: tandem cannot enter the Docker Engine's network namespaces here, so processes cannot run beside its containers", s.spec.Name)
+	}
+	in, err := s.cli.ContainerInspect(ctx, s.holder, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return netns.OfPid(in.Container.State.Pid)
+}

@@ -44,7 +44,7 @@ type serviceBox struct {
 // its memory limit too.
 const serviceTmp = "512m"
 
-func makeSandbox(r *Runtime, spec tandem.SandboxSpec) (_ *Sandbox, err error) {
+func makeSandbox(r *Runtime, spec tandem.SandboxSpec, ns *os.File) (_ *Sandbox, err error) {
 	sweepCgroups()
 	data, err := privateDir(spec.DataDir)
 	if err != nil {
@@ -85,8 +85,10 @@ func makeSandbox(r *Runtime, spec tandem.SandboxSpec) (_ *Sandbox, err error) {
 		return nil, err
 	}
 	s.cg, s.notes = instanceCgroup(cgroups(), s.user.id, spec.Limits)
-	if s.ns, err = newNetns(); err != nil {
-		return nil, err
+	if s.ns = ns; ns == nil {
+		if s.ns, err = newNetns(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
 
@@ -33,6 +34,11 @@ func (*Runtime) Check(svc *tandem.Service) error { return nil }
 func Available() error { return errUnsupported() }
 
 func (*Runtime) NewSandbox(context.Context, tandem.SandboxSpec) (tandem.Sandbox, error) {
+	return nil, errUnsupported()
+}
+
+// NewSandboxIn cannot make a sandbox here either.
+func (*Runtime) NewSandboxIn(context.Context, tandem.SandboxSpec, *os.File) (tandem.Sandbox, error) {
 	return nil, errUnsupported()
 }
 

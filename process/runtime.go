@@ -74,7 +74,21 @@ func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tand
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	return makeSandbox(r, spec)
+	return makeSandbox(r, spec, nil)
+}
+
+// NewSandboxIn is NewSandbox in a network namespace made by someone else
+// (the docker runtime's, so processes and containers share one instance's
+// network). The sandbox owns ns and closes it; on an error, ns stays the
+// caller's.
+func (r *Runtime) NewSandboxIn(ctx context.Context, spec tandem.SandboxSpec, ns *os.File) (tandem.Sandbox, error) {
+	if spec.DataDir == "" {
+		return nil, tandem.Errorf(tandem.EINVALID, "sandbox %q: no data directory", spec.Name)
+	}
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	return makeSandbox(r, spec, ns)
 }
 
 // hostsFile maps every service name to loopback: one namespace per instance

@@ -8,11 +8,11 @@ import (
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/check"
-	"github.com/tandem-dev/tandem/process"
 )
 
 func newCheckCmd(stdout io.Writer) *cobra.Command {
 	var flags stackFlags
+	var runtimeName string
 	cmd := &cobra.Command{
 		Use:   "check [-f compose.yml]",
 		Short: "Validate the stack file and print its problems as file:line: message",
@@ -20,7 +20,7 @@ func newCheckCmd(stdout io.Writer) *cobra.Command {
 as file:line: message (warnings as file:line: warning: message): routes to an
 unknown service or to a port the service does not listen on, two routes with
 the same prefix, a Next.js service under a sub-path whose /_next/ assets are
-not routed to it, images the process runtime cannot run, and more.
+not routed to it, images the chosen --runtime cannot run, and more.
 
 Exit status 1 if there is an error, 0 otherwise (warnings included).`,
 		Args: cobra.NoArgs,
@@ -35,7 +35,11 @@ Exit status 1 if there is an error, 0 otherwise (warnings included).`,
 				fmt.Fprintln(stdout, err)
 				return exitError(1)
 			}
-			problems := check.Stack(st, process.New().Check)
+			runs, err := checkRuntime(runtimeName)
+			if err != nil {
+				return err
+			}
+			problems := check.Stack(st, runs)
 			if printProblems(stdout, problems) {
 				return exitError(1)
 			}
@@ -46,6 +50,7 @@ Exit status 1 if there is an error, 0 otherwise (warnings included).`,
 		},
 	}
 	flags.register(cmd, false)
+	registerRuntime(cmd, &runtimeName)
 	return cmd
 }
 

@@ -29,7 +29,7 @@ services:
   cache:
     image: redis:7
 `)
-	code, out := run(t, "check", "-f", file)
+	code, out := run(t, "check", "-f", file, "--runtime", "process")
 	if code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
@@ -48,6 +48,35 @@ services:
 		if !strings.HasPrefix(lines[i], w) {
 			t.Errorf("line %d:\n got %s\nwant %s...", i+1, lines[i], w)
 		}
+	}
+}
+
+// An image service is no problem for a runtime that runs containers: the
+// docker runtime, or auto, which runs it beside the processes.
+func TestCheckAcceptsImagesUnderDockerAndAuto(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yml")
+	writeFile(t, file, `x-tandem:
+  routes:
+    - { path: /, to: api:8000 }
+services:
+  api:
+    build: .
+    command: gunicorn app.wsgi
+    expose: ["8000"]
+  cache:
+    image: redis:7
+`)
+	for _, rt := range []string{"docker", "auto"} {
+		if code, out := run(t, "check", "-f", file, "--runtime", rt); code != 0 || !strings.Contains(out, "ok: 2 services") {
+			t.Errorf("--runtime %s: exit %d\n%s", rt, code, out)
+		}
+	}
+	if code, out := run(t, "check", "-f", file, "--runtime", "process"); code != 1 || !strings.Contains(out, `cannot run image "redis:7"`) {
+		t.Errorf("--runtime process: exit %d\n%s", code, out)
+	}
+	if code, out := run(t, "check", "-f", file, "--runtime", "podman"); code == 0 || !strings.Contains(out, "choose process, docker or auto") {
+		t.Errorf("--runtime podman: exit %d\n%s", code, out)
 	}
 }
 

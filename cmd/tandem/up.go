@@ -30,6 +30,7 @@ type upCmd struct {
 	stack   stackFlags
 	listen  string
 	noBuild bool
+	runtime string
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -37,10 +38,13 @@ type upCmd struct {
 func newUpCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &upCmd{stdout: stdout, stderr: stderr}
 	cmd := &cobra.Command{
-		Use:   "up [-f compose.yml] [--listen :8080]",
+		Use:   "up [-f compose.yml] [--listen :8080] [--runtime auto|process|docker]",
 		Short: "Run the stack locally behind the gateway; Ctrl-C stops it all",
 		Long: `Run every service of the stack as a local program, in a network namespace of
-the stack's own, behind the gateway on --listen.
+the stack's own, behind the gateway on --listen. With --runtime docker, every
+service is a container of the Docker Engine in one network namespace; with
+auto (the default), services are local programs where tandem runs as root on
+Linux, and image services (redis:7) containers beside them, else containers.
 
 Before the services start, each one's x-tandem.build step runs in its build
 context (skipped when nothing it reads has changed). Services start as their
@@ -56,6 +60,7 @@ act on it (run them with the same -f or --data).`,
 	c.stack.register(cmd, true)
 	cmd.Flags().StringVar(&c.listen, "listen", ":8080", "address of the gateway")
 	cmd.Flags().BoolVar(&c.noBuild, "no-build", false, "do not run x-tandem.build steps")
+	registerRuntime(cmd, &c.runtime)
 	return cmd
 }
 
@@ -80,13 +85,19 @@ func (c *upCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rt := process.New()
+	rt, err := pickRuntime(ctx, c.runtime, st.Services, "")
+	if err != nil {
+		return err
+	}
 	if failed := printProblems(c.stderr, check.Stack(st, rt.Check)); failed {
 		return exitError(1)
 	}
-	if err := process.Available(); err != nil {
+	if err := rt.Available(ctx); err != nil {
 		return err
 	}
+	// x-tandem.build prepares a service to run from source; the engine
+	// builds a container's image from its Dockerfile as it starts.
+	c.noBuild = c.noBuild || rt.Name() == runtimeDocker
 	// Logs and databases of the stack are the user's alone.
 	for _, dir := range []string{dataDir, filepath.Join(dataDir, "logs")} {
 		if err := privateDir(dir); err != nil {

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/docker"
+	"github.com/tandem-dev/tandem/mixed"
+	"github.com/tandem-dev/tandem/process"
+)
+
+// Runtime names as users choose them: --runtime on up, runtime: in
+// tandem.yaml.
+const (
+	runtimeAuto    = "auto"
+	runtimeProcess = "process"
+	runtimeDocker  = "docker"
+)
+
+// registerRuntime adds --runtime to cmd.
+func registerRuntime(cmd *cobra.Command, name *string) {
+	cmd.Flags().StringVar(name, "runtime", runtimeAuto,
+		"how services run: process (local programs in Linux namespaces), docker (containers of the Docker Engine), "+
+			"or auto (process on Linux with root, image services beside them as containers; docker elsewhere)")
+}
+
+// pickRuntime is the one place that turns a runtime's name into the
+// runtime that runs services. auto is the process runtime where it is
+// available (Linux, with the privilege), with the services it cannot run
+// (images such as redis:7) as containers beside them when a Docker Engine
+// answers; elsewhere the docker runtime. snapshots is where the runtime
+// keeps database snapshots ("" for its default).
+func pickRuntime(ctx context.Context, name string, services []*tandem.Service, snapshots string) (tandem.Runtime, error) {
+	proc := &process.Runtime{SnapshotDir: snapshots}
+	dock := &docker.Runtime{SnapshotDir: snapshots}
+	switch name {
+	case runtimeProcess:
+		return proc, nil
+	case runtimeDocker:
+		return dock, nil
+	case runtimeAuto, "":
+	default:
+		return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker or auto", name)
+	}
+	if proc.Available(ctx) != nil {
+		return dock, nil
+	}
+	mix := mixed.New(proc, dock)
+	if !mix.Containers(services) {
+		return proc, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if dock.Available(ctx) != nil {
+		// The process runtime's check then says which services it
+		// cannot run, and what would.
+		return proc, nil
+	}
+	return mix, nil
+}
+
+// checkRuntime is what tandem check holds services to, without asking an
+// engine or needing privileges: auto accepts what either runtime runs.
+func checkRuntime(name string) (func(*tandem.Service) error, error) {
+	switch name {
+	case runtimeProcess:
+		return process.New().Check, nil
+	case runtimeDocker:
+		return docker.New().Check, nil
+	case runtimeAuto, "":
+		return mixed.New(process.New(), docker.New()).Check, nil
+	}
+	return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker or auto", name)
+}

@@ -1,0 +1,142 @@
+// Package mixed runs one stack instance with two runtimes: the services the
+// process runtime can run as local programs, and the others (images such as
+// redis:7) as containers of the Docker Engine, all in one network
+// namespace, the one the docker runtime's holder container keeps. Names,
+// ports and Host headers are the same for both kinds, as in an instance of
+// either runtime alone.
+package mixed
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/docker"
+	"github.com/tandem-dev/tandem/process"
+)
+
+// Runtime runs each service with the process runtime if it can, else with
+// the docker one.
+type Runtime struct {
+	Process *process.Runtime
+	Docker  *docker.Runtime
+}
+
+var _ tandem.Runtime = (*Runtime)(nil)
+
+// New returns the mixed runtime of p and d.
+func New(p *process.Runtime, d *docker.Runtime) *Runtime { return &Runtime{Process: p, Docker: d} }
+
+func (*Runtime) Name() string { return "mixed" }
+
+// Available is the process runtime's: containers are checked when an
+// instance needs them.
+func (r *Runtime) Available(ctx context.Context) error { return r.Process.Available(ctx) }
+
+// inContainer reports whether svc runs as a container: the process runtime
+// cannot run it, and the docker runtime can.
+func (r *Runtime) inContainer(svc *tandem.Service) bool {
+	return r.Process.Check(svc) != nil && r.Docker.Check(svc) == nil
+}
+
+// Check accepts what either runtime runs; for the others it says what the
+// process runtime says.
+func (r *Runtime) Check(svc *tandem.Service) error {
+	err := r.Process.Check(svc)
+	if err != nil && r.Docker.Check(svc) == nil {
+		return nil
+	}
+	return err
+}
+
+// Containers reports whether any of services runs as a container.
+func (r *Runtime) Containers(services []*tandem.Service) bool {
+	for _, svc := range services {
+		if r.inContainer(svc) {
+			return true
+		}
+	}
+	return false
+}
+
+// NewSandbox starts the docker runtime's holder, then makes the process
+// runtime's sandbox in the holder's network namespace.
+func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (_ tandem.Sandbox, err error) {
+	if err := r.Process.Available(ctx); err != nil {
+		return nil, err
+	}
+	dsb, err := r.Docker.NewSandbox(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	dock := dsb.(*docker.Sandbox)
+	defer func() {
+		if err != nil {
+			dock.Close()
+		}
+	}()
+	ns, err := dock.Netns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := r.Process.NewSandboxIn(ctx, spec, ns)
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	return &Sandbox{rt: r, proc: proc, dock: dock}, nil
+}
+
+// RemoveSnapshot asks the runtime whose id it is.
+func (r *Runtime) RemoveSnapshot(ctx context.Context, id string) error {
+	if strings.HasPrefix(id, "dk-") {
+		return r.Docker.RemoveSnapshot(ctx, id)
+	}
+	return r.Process.RemoveSnapshot(ctx, id)
+}
+
+// Sandbox is an instance whose services are processes and containers in
+// one network namespace.
+type Sandbox struct {
+	rt   *Runtime
+	proc tandem.Sandbox
+	dock *docker.Sandbox
+}
+
+var _ tandem.Sandbox = (*Sandbox)(nil)
+
+func (s *Sandbox) of(svc *tandem.Service) tandem.Sandbox {
+	if s.rt.inContainer(svc) {
+		return s.dock
+	}
+	return s.proc
+}
+
+// DialContext dials in the shared namespace.
+func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return s.proc.DialContext(ctx, network, addr)
+}
+
+func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr io.Writer) (tandem.Process, error) {
+	return s.of(svc).Start(ctx, svc, stdout, stderr)
+}
+
+func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, stdout, stderr io.Writer) error {
+	return s.of(svc).Exec(ctx, svc, argv, stdout, stderr)
+}
+
+func (s *Sandbox) Snapshot(ctx context.Context, svc *tandem.Service) (string, error) {
+	return s.of(svc).Snapshot(ctx, svc)
+}
+
+// Close stops the processes, then removes the containers and the holder.
+func (s *Sandbox) Close() error {
+	perr := s.proc.Close()
+	derr := s.dock.Close()
+	if perr != nil {
+		return perr
+	}
+	return derr
+}
