@@ -35,9 +35,9 @@ func (*Runtime) Name() string { return "mixed" }
 // instance needs them.
 func (r *Runtime) Available(ctx context.Context) error { return r.Process.Available(ctx) }
 
-// inContainer reports whether svc runs as a container: the process runtime
+// InContainer reports whether svc runs as a container: the process runtime
 // cannot run it, and the docker runtime can.
-func (r *Runtime) inContainer(svc *tandem.Service) bool {
+func (r *Runtime) InContainer(svc *tandem.Service) bool {
 	return r.Process.Check(svc) != nil && r.Docker.Check(svc) == nil
 }
 
@@ -54,7 +54,7 @@ func (r *Runtime) Check(svc *tandem.Service) error {
 // Containers reports whether any of services runs as a container.
 func (r *Runtime) Containers(services []*tandem.Service) bool {
 	for _, svc := range services {
-		if r.inContainer(svc) {
+		if r.InContainer(svc) {
 			return true
 		}
 	}
@@ -108,7 +108,7 @@ type Sandbox struct {
 var _ tandem.Sandbox = (*Sandbox)(nil)
 
 func (s *Sandbox) of(svc *tandem.Service) tandem.Sandbox {
-	if s.rt.inContainer(svc) {
+	if s.rt.InContainer(svc) {
 		return s.dock
 	}
 	return s.proc

@@ -64,7 +64,7 @@ func TestConformance(t *testing.T) {
 		Postgres: func(name string) *tandem.Service {
 			svc := &tandem.Service{Name: name, Image: "postgres:16", StopSignal: "SIGINT", Environment: map[string]string{
 				"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop", "PGPASSWORD": "pw"}}
-			if r.inContainer(svc) {
+			if r.InContainer(svc) {
 				return nil
 			}
 			return svc
@@ -89,7 +89,7 @@ func TestImageBesideProcesses(t *testing.T) {
 	redis := &tandem.Service{Name: "redis", Image: "redis:7", StopSignal: "SIGTERM"}
 	app := procService("app", `cd /tmp && mkdir -p www && echo "from a process" > www/index.html && exec busybox httpd -f -p 8000 -h www`)
 	probe := &tandem.Service{Name: "probe", Image: "local/busybox", StopSignal: "SIGTERM"}
-	if r.Check(redis) != nil || !r.inContainer(redis) || r.inContainer(app) {
+	if r.Check(redis) != nil || !r.InContainer(redis) || r.InContainer(app) {
 		t.Fatalf("redis:7 must run as a container and app as a process")
 	}
 	var out testutil.Buffer

@@ -60,7 +60,7 @@ func (r *Runtime) Check(svc *tandem.Service) error {
 		return tandem.Errorf(tandem.EUNSUPPORTED,
 			"service %q: the process runtime cannot run image %q; it runs postgres:* images and services with a build context. "+
 				"Give the service a build context and a command, set x-tandem.command to run a local program instead (for example redis-server --port 6379), "+
-				"or put it under a profile tandem does not enable", svc.Name, svc.Image)
+				"run it as a container (--runtime auto or docker, with a Docker Engine), or put it under a profile tandem does not enable", svc.Name, svc.Image)
 	}
 	return tandem.Errorf(tandem.EUNSUPPORTED, "service %q has neither a build context nor an image", svc.Name)
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-dev/tandem"
-	"github.com/tandem-dev/tandem/check"
 )
 
 func newCheckCmd(stdout io.Writer) *cobra.Command {
@@ -35,11 +34,11 @@ Exit status 1 if there is an error, 0 otherwise (warnings included).`,
 				fmt.Fprintln(stdout, err)
 				return exitError(1)
 			}
-			runs, err := checkRuntime(runtimeName)
+			rt, err := checkRuntime(runtimeName)
 			if err != nil {
 				return err
 			}
-			problems := check.Stack(st, runs)
+			problems := checkStack(st, rt)
 			if printProblems(stdout, problems) {
 				return exitError(1)
 			}

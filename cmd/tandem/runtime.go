@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/check"
 	"github.com/tandem-dev/tandem/docker"
 	"github.com/tandem-dev/tandem/mixed"
 	"github.com/tandem-dev/tandem/process"
@@ -64,14 +65,37 @@ func pickRuntime(ctx context.Context, name string, services []*tandem.Service, s
 
 // checkRuntime is what tandem check holds services to, without asking an
 // engine or needing privileges: auto accepts what either runtime runs.
-func checkRuntime(name string) (func(*tandem.Service) error, error) {
+func checkRuntime(name string) (tandem.Runtime, error) {
 	switch name {
 	case runtimeProcess:
-		return process.New().Check, nil
+		return process.New(), nil
 	case runtimeDocker:
-		return docker.New().Check, nil
+		return docker.New(), nil
 	case runtimeAuto, "":
-		return mixed.New(process.New(), docker.New()).Check, nil
+		return mixed.New(process.New(), docker.New()), nil
 	}
 	return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker or auto", name)
+}
+
+// checkStack is check.Stack for the services as rt runs them: what the
+// process runtime leaves out of a Dockerfile (RUN, USER) is no concern of
+// a service an engine builds and runs as a container.
+func checkStack(st *tandem.Stack, rt tandem.Runtime) []tandem.Problem {
+	for _, svc := range st.Services {
+		if inContainer(rt, svc) {
+			svc.Unhonoured = nil
+		}
+	}
+	return check.Stack(st, rt.Check)
+}
+
+// inContainer reports whether rt runs svc as a container.
+func inContainer(rt tandem.Runtime, svc *tandem.Service) bool {
+	switch rt := rt.(type) {
+	case *docker.Runtime:
+		return true
+	case *mixed.Runtime:
+		return rt.InContainer(svc)
+	}
+	return false
 }

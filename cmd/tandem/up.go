@@ -17,7 +17,6 @@ import (
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/build"
-	"github.com/tandem-dev/tandem/check"
 	"github.com/tandem-dev/tandem/gateway"
 	"github.com/tandem-dev/tandem/httpapi"
 	"github.com/tandem-dev/tandem/internal/logwriter"
@@ -89,7 +88,7 @@ func (c *upCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if failed := printProblems(c.stderr, check.Stack(st, rt.Check)); failed {
+	if failed := printProblems(c.stderr, checkStack(st, rt)); failed {
 		return exitError(1)
 	}
 	if err := rt.Available(ctx); err != nil {
