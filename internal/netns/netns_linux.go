@@ -8,11 +8,13 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -47,27 +49,63 @@ func OfPid(pid int) (*os.File, error) {
 	return f, nil
 }
 
-// DialIn connects to addr from inside the namespace ns. The socket is
-// created by the calling thread while it is inside ns, so it belongs to ns
-// for its whole life; the thread returns to the host namespace before it
-// runs anything else.
+// DialIn connects to addr from inside the namespace ns. Only the socket
+// needs the namespace: it belongs to the one its thread was in when it was
+// made, for its whole life. So the calling thread enters ns, makes the
+// socket, and returns to the host namespace before connecting: the wait for
+// the connection then parks an ordinary goroutine, not a locked thread,
+// which the scheduler would have to wake and hand back (two thread switches
+// per dial, and a dial per request to servers that close every connection,
+// like gunicorn's sync workers).
 //
 // It runs on the caller's own thread rather than on a goroutine of its own:
-// a connection is made per request to servers that close each one, and the
-// hand-off between threads costs more than the dial. A thread that could
+// the hand-off between threads costs more than the dial. A thread that could
 // not return would run the caller's code in the wrong network; that cannot
 // be allowed to go on, so tandem stops, and its services with it.
+//
+// The connection stays on this machine, so unless d asks for TCP keep-alive
+// probes it gets none (Go's default costs four setsockopt calls per dial).
 func DialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr string) (net.Conn, error) {
+	dd := *d
+	if dd.KeepAlive == 0 {
+		dd.KeepAlive = -1
+	}
 	runtime.LockOSThread()
 	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("enter network namespace: %w", err)
 	}
-	c, err := d.DialContext(ctx, network, addr)
-	if rerr := unix.Setns(host, unix.CLONE_NEWNET); rerr != nil {
-		fmt.Fprintf(os.Stderr, "tandem: a thread cannot return to the host network namespace (%v): stopping\n", rerr)
-		os.Exit(70)
+	inside := true
+	leave := func() {
+		if err := unix.Setns(host, unix.CLONE_NEWNET); err != nil {
+			fmt.Fprintf(os.Stderr, "tandem: a thread cannot return to the host network namespace (%v): stopping\n", err)
+			os.Exit(70)
+		}
+		runtime.UnlockOSThread()
+		inside = false
 	}
-	runtime.UnlockOSThread()
+	// The net package calls Control right after making the socket, before
+	// connecting it, on the dialing goroutine; without Fast Fallback every
+	// attempt is made on this one, in turn.
+	dd.FallbackDelay = -1
+	dd.Control = nil
+	dd.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		if !inside {
+			// A second address: its socket would be made outside ns.
+			return errors.New("a second socket would be made outside the namespace")
+		}
+		leave()
+		if d.ControlContext != nil {
+			return d.ControlContext(ctx, network, address, c)
+		}
+		if d.Control != nil {
+			return d.Control(network, address, c)
+		}
+		return nil
+	}
+	c, err := dd.DialContext(ctx, network, addr)
+	if inside { // no socket was made
+		leave()
+	}
 	return c, err
 }
