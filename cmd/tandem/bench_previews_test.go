@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -64,6 +65,7 @@ func benchPreviews(b *testing.B) {
 
 	ready, rss := capacity(b, s, 20)
 	say("previews ready at once: %d; RSS per preview: %s", ready, rss)
+	sw := benchSleep(b, s, say)
 
 	say("")
 	line := func(name string, v float64, target string, ok bool) {
@@ -78,9 +80,150 @@ func benchPreviews(b *testing.B) {
 	line("migrate+seed/snapshot copy", seedOnly.Seconds()/copyOnly.Seconds(), ">= 10", seedOnly >= 10*copyOnly)
 	line("initdb+migrate+seed/snapshot, to a ready database", seeded.Seconds()/restore.Seconds(), ">= 10", seeded >= 10*restore)
 	line("previews ready at once", float64(ready), ">= 20", ready >= 20)
+	sw.lines(line)
 	b.ReportMetric(warm.Seconds(), "warm-create-s")
 	b.ReportMetric(cold.Seconds(), "cold-create-s")
 	os.WriteFile(filepath.Join(repoRoot(b), "bench", ".previews-report.txt"), []byte(out.String()), 0o644)
+}
+
+// BenchmarkSleepWake is the sleep part of BenchmarkPreviews alone, on a
+// server of its own: wake to first byte, and how many previews sleep at
+// once with tandem's own memory (TANDEM_BENCH_SLEEPING of them, default
+// 500). Run it once: -benchtime 1x.
+func BenchmarkSleepWake(b *testing.B) {
+	needRoot(b)
+	for range b.N {
+		s := newServer(b, exampleRepo(b))
+		say := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+		say("sleep and wake benchmark, %s, %s", time.Now().Format("2006-01-02"), machine())
+		began := time.Now()
+		if code, text := s.cli("create", "first", "--repo", "napping", "--ref", "main"); code != 0 {
+			b.Fatalf("create: %d\n%s", code, text)
+		}
+		say("create cold: %.1f s", time.Since(began).Seconds())
+		benchSleep(b, s, say).lines(func(name string, v float64, target string, ok bool) {
+			verdict := "met"
+			if !ok {
+				verdict = "MISSED"
+			}
+			say("%s: %.2f  target %s  %s", name, v, target, verdict)
+		})
+	}
+}
+
+type sleepResults struct {
+	wake     time.Duration // median wake to first byte
+	asleep   int           // previews asleep at once
+	want     int
+	rss, max int64 // tandem's VmRSS then, and its peak, MiB
+}
+
+func (r sleepResults) lines(line func(string, float64, string, bool)) {
+	line("wake to first byte s", r.wake.Seconds(), "<= 1.5", r.wake <= 1500*time.Millisecond)
+	line("sleeping previews", float64(r.asleep), fmt.Sprintf(">= %d", r.want), r.asleep >= r.want)
+	line("tandem RSS MiB", float64(r.rss), "none (tandem's own, with the sleeping previews)", true)
+}
+
+// benchSleep measures, on previews of the napping repository (sleep_after:
+// 2s), wake to first byte of / for a held request, median of 3, then
+// makes previews until TANDEM_BENCH_SLEEPING (default 500) sleep at once
+// and reads tandem's own memory.
+func benchSleep(b testing.TB, s *server, say func(string, ...any)) sleepResults {
+	var r sleepResults
+	r.want = 500
+	if n, err := strconv.Atoi(os.Getenv("TANDEM_BENCH_SLEEPING")); err == nil && n > 0 {
+		r.want = n
+	}
+	if code, text := s.cli("create", "wake", "--repo", "napping", "--ref", "main"); code != 0 {
+		b.Fatalf("create wake: %d\n%s", code, text)
+	}
+	var times []time.Duration
+	for range 3 {
+		waitAsleep(b, s, []string{"wake"}, time.Minute)
+		began := time.Now()
+		// Not a browser: held until the preview answers.
+		resp := s.get("wake", "/", map[string]string{"Accept": "*/*"})
+		took := time.Since(began)
+		if resp.status != 200 || !strings.Contains(resp.body, "One Origin for Two Servers") {
+			b.Fatalf("wake: %d %.200s", resp.status, resp.body)
+		}
+		times = append(times, took)
+	}
+	slices.Sort(times)
+	r.wake = times[1]
+	say("wake to first byte of / (a held request, the preview asleep): median %.2f s of %v", r.wake.Seconds(), times)
+
+	began := time.Now()
+	names := []string{"wake"}
+	for i := 1; len(names) < r.want; i++ {
+		name := fmt.Sprintf("nap-%d", i)
+		if code, text := s.cli("create", name, "--repo", "napping", "--ref", "main", "--detach"); code != 0 {
+			b.Fatalf("create %s: %d %s", name, code, text)
+		}
+		names = append(names, name)
+	}
+	r.asleep = waitAsleep(b, s, names, 3*time.Hour)
+	r.rss, r.max = procRSS(s.proc.cmd.Process.Pid)
+	say("previews asleep at once: %d (made in %s); tandem's RSS %d MiB (peak %d MiB), %s MiB of memory available",
+		r.asleep, time.Since(began).Round(time.Second), r.rss, r.max, memInfo("MemAvailable"))
+	return r
+}
+
+// waitAsleep waits until every one of names is ready and asleep, or until
+// limit, and returns how many are.
+func waitAsleep(b testing.TB, s *server, names []string, limit time.Duration) int {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		code, out := s.cli("list", "--json")
+		var list []struct {
+			Name   string `json:"name"`
+			State  string `json:"state"`
+			Step   string `json:"step"`
+			Asleep bool   `json:"asleep"`
+		}
+		if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil {
+			b.Fatalf("list: %d %v %.300s", code, err, out)
+		}
+		asleep := 0
+		for _, p := range list {
+			if !want[p.Name] {
+				continue
+			}
+			if p.State == string(tandem.PreviewFailed) {
+				b.Fatalf("%s failed at %s", p.Name, p.Step)
+			}
+			if p.Asleep {
+				asleep++
+			}
+		}
+		if asleep == len(names) || time.Now().After(deadline) {
+			return asleep
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// procRSS is a process's VmRSS and VmHWM, in MiB.
+func procRSS(pid int) (rss, peak int64) {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(status), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb >> 10
+		case "VmHWM:":
+			peak = kb >> 10
+		}
+	}
+	return rss, peak
 }
 
 func machine() string {

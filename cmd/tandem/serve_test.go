@@ -110,7 +110,12 @@ repos:
     url: %s
     compose: docker-compose.yml
     access: public # these tests are about previews; access_test.go is about who may open them
-`, s.gateway, s.api, repo))
+  - name: napping # the same code, its previews asleep after 2s without a request (bench_previews_test.go)
+    url: %s
+    compose: docker-compose.yml
+    access: public
+    sleep_after: 2s
+`, s.gateway, s.api, repo, repo))
 	s.api = "http://" + s.api
 	s.start()
 	return s
@@ -411,10 +416,13 @@ func TestServePreviews(t *testing.T) {
 
 // token logs the demo user in on pr-1 and returns its API token: a row in
 // pr-1's database.
-func (s *server) token(t testing.TB) string {
+func (s *server) token(t testing.TB) string { return s.tokenOn(t, "pr-1") }
+
+// tokenOn logs the demo user in on preview name and returns its API token.
+func (s *server) tokenOn(t testing.TB, name string) string {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "http://"+s.gateway+"/api/auth/token/", strings.NewReader(`{"username":"demo","password":"demo-password"}`))
-	req.Host = "pr-1.previews.example.com"
+	req.Host = name + ".previews.example.com"
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -426,9 +434,10 @@ func (s *server) token(t testing.TB) string {
 			Token string `json:"token"`
 		} `json:"data"`
 	}
-	json.NewDecoder(resp.Body).Decode(&e)
+	b, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(b, &e)
 	if e.Data.Token == "" {
-		t.Fatalf("no token (%d)", resp.StatusCode)
+		t.Fatalf("no token (%d %.300s)", resp.StatusCode, b)
 	}
 	return e.Data.Token
 }

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandem-dev/tandem"
 )
@@ -43,6 +44,9 @@ func TestServeCheckRefuses(t *testing.T) {
 		{"tiny memory", "domain: p.example.com\nlimits: {memory: 1k}\n" + repos, `tandem.yaml:2: limits: memory "1k" is below 6m, too little to start anything`},
 		{"cpus", "domain: p.example.com\nlimits:\n  cpus: -1\n" + repos, `tandem.yaml:3: limits: cpus "-1" is not a number of CPUs, like 1.5`},
 		{"pids", "domain: p.example.com\nlimits:\n  pids: many\n" + repos, `tandem.yaml:3: limits: pids "many" is not a number of processes`},
+		{"cache size", "domain: p.example.com\ncache:\n  max_size: big\n" + repos, `tandem.yaml:3: cache: max_size "big" is not a size, like 20g or 500m (0: no limit)`},
+		{"sleep_after", "domain: p.example.com\nsleep_after: 10ms\n" + repos, `sleep_after "10ms": a duration of a second or more (like 30m), or off`},
+		{"repository's sleep_after", "domain: p.example.com\nrepos:\n  - {name: shop, url: /srv/shop.git, compose: c.yml, sleep_after: soon}\n", `sleep_after "soon": a duration of a second or more (like 30m), or off`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := serveConfigFile(t, tc.file)
@@ -75,5 +79,29 @@ func TestServeLimits(t *testing.T) {
 	file := serveConfigFile(t, "domain: p.example.com\nlimits: {memory: 2g}\n"+repos)
 	if code, out := run(t, "serve", "--check", "--config", file); code != 0 || !strings.Contains(out, "each limited to 2048 MiB of memory, 1.5 CPUs, 512 processes") {
 		t.Errorf("--check: %d %s", code, out)
+	}
+}
+
+// sleep_after is the server's, a repository's own, or off; the caches are
+// bounded unless cache.max_size says 0.
+func TestServeSleepAndCacheConfig(t *testing.T) {
+	cfg, err := readServeConfig(serveConfigFile(t, "domain: p.example.com\nsleep_after: 10m\ncache: {max_size: 500m}\n"+repos+
+		"  - {name: docs, url: /srv/docs.git, compose: c.yml, sleep_after: \"off\"}\n  - {name: api, url: /srv/api.git, compose: c.yml, sleep_after: 1h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(cfg.SleepAfter) != 10*time.Minute || cfg.Cache.limit != 500<<20 {
+		t.Errorf("sleep_after %v, cache limit %d", time.Duration(cfg.SleepAfter), cfg.Cache.limit)
+	}
+	got := map[string]time.Duration{}
+	for _, r := range cfg.Repos {
+		got[r.Name] = time.Duration(r.SleepAfter)
+	}
+	if got["shop"] != 0 || got["docs"] >= 0 || got["api"] != time.Hour {
+		t.Errorf("repositories' sleep_after: %v", got)
+	}
+	cfg, err = readServeConfig(serveConfigFile(t, "domain: p.example.com\n"+repos))
+	if err != nil || cfg.SleepAfter != 0 || cfg.Cache.limit != defaultCacheLimit {
+		t.Errorf("defaults: %v %v", cfg, err)
 	}
 }
