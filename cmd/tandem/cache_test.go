@@ -24,7 +24,7 @@ func TestCacheLsPrune(t *testing.T) {
 		when := time.Now().Add(-age)
 		os.Chtimes(filepath.Join(data, path), when, when)
 	}
-	entry("cache/builds/out/web-old", 600<<10, 3*time.Hour)   // used by pr-1: kept
+	entry("cache/builds/out/web-old", 600<<10, 3*time.Hour)    // used by pr-1: kept
 	entry("cache/builds/deps/web-older", 600<<10, 4*time.Hour) // the oldest: evicted first
 	entry("cache/builds/out/web-new", 300<<10, time.Hour)
 	entry("cache/snapshots/process/"+snapID, 200<<10, 0)
