@@ -67,6 +67,9 @@ func (r *report) printTable(w io.Writer) {
 		if d := r.find(x.group, "direct", x.conns); x.group == "api" && x.path != "direct" && d != nil {
 			note = fmt.Sprintf("adds %.2f ms p50, %.2fx direct's req/s", ms(x.res.P50-d.P50), x.res.ReqPerSec/d.ReqPerSec)
 		}
+		if x.group == "api" && x.res.Opens >= 0 && x.res.Requests > 0 {
+			note += fmt.Sprintf("; %.2f new connections/request in the stack", float64(x.res.Opens)/float64(x.res.Requests))
+		}
 		fmt.Fprintf(w, rowFmt, x.group, x.path, x.conns, fmt.Sprintf("%.0f", x.res.ReqPerSec),
 			fmt.Sprintf("%.3f", ms(x.res.P50)), fmt.Sprintf("%.3f", ms(x.res.P99)),
 			fmt.Sprint(x.res.Non2xx), fmt.Sprint(x.res.SockErrs), rss, note)

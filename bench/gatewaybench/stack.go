@@ -64,6 +64,9 @@ func runStack(ctx context.Context, c *config, rep *report) error {
 	defer ngx.stop(10 * time.Second)
 	// The gateway's Host is the one tandem up gave the stack (PREVIEW_HOST),
 	// which Django's ALLOWED_HOSTS admits; the Next.js route forwards it.
+	// Connections opened inside the stack's namespace, per request: by
+	// wrk to gunicorn (direct), by tandem's dials, by nginx, by Next.js.
+	opens := fmt.Sprintf("/proc/%d/net/snmp", api)
 	_, port, _ := strings.Cut(listen, ":")
 	host := "localhost:" + port
 	q := "/search/?q=" + c.query
@@ -83,7 +86,7 @@ func runStack(ctx context.Context, c *config, rep *report) error {
 		for round := 0; round < c.rounds; round++ {
 			for i, pa := range paths {
 				l := pa.l
-				l.threads, l.conns = conc[0], conc[1]
+				l.threads, l.conns, l.opens = conc[0], conc[1], opens
 				res, err := c.measure(ctx, fmt.Sprintf("api %s (round %d of %d)", pa.name, round+1, c.rounds), l)
 				if err != nil {
 					return err
@@ -117,6 +120,11 @@ func median(rs []wrkResult) wrkResult {
 		m.Requests += r.Requests
 		m.Non2xx += r.Non2xx
 		m.SockErrs += r.SockErrs
+		if m.Opens >= 0 && r.Opens >= 0 {
+			m.Opens += r.Opens
+		} else {
+			m.Opens = -1
+		}
 	}
 	return m
 }

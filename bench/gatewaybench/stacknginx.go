@@ -15,7 +15,8 @@ import (
 // but loopback, so nginx runs in that namespace (as an edge container
 // shares the stack's network under Compose) and wrk reaches it there; it
 // pays no namespace change per connection, tandem's gateway does. It
-// returns the address nginx listens on in the namespace.
+// returns the address nginx listens on in the namespace. Like tandem up, it
+// logs every request, in batches (the article keeps nginx's default log).
 func startStackNginx(ctx context.Context, c *config, netns string) (*proc, string, error) {
 	port, err := freePort() // free here; the namespace has only the stack's ports in use
 	if err != nil {
@@ -32,7 +33,7 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log %[1]s/access.log combined buffer=32k flush=1s;
   client_body_temp_path %[1]s/client_body;
   proxy_temp_path %[1]s/proxy;
   fastcgi_temp_path %[1]s/fastcgi;

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ type wrkResult struct {
 	P50, P99  time.Duration
 	Non2xx    int64 // wrk counts statuses >= 400 ("Non-2xx or 3xx responses")
 	SockErrs  int64 // connect + read + write + timeout
+	Opens     int64 // TCP connections opened in the counted namespace meanwhile, -1: not counted
 }
 
 // parseWrk reads wrk 4.1's report as printed with --latency.
@@ -85,6 +88,7 @@ type load struct {
 	threads, conns int
 	url, host      string // host: a Host header other than the URL's
 	netns          string // /proc/PID/ns/net to run wrk in, or "" for ours
+	opens          string // /proc/PID/net/snmp whose TCP ActiveOpens to count, or ""
 }
 
 func (l load) args(d time.Duration) []string {
@@ -103,13 +107,53 @@ func (l load) args(d time.Duration) []string {
 // runWrk runs wrk for d.
 func runWrk(ctx context.Context, l load, d time.Duration) (wrkResult, error) {
 	args := l.args(d)
+	before, openErr := activeOpens(l.opens)
 	out, err := command(ctx, args...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out)
 	}
+	after, err2 := activeOpens(l.opens)
 	r, err := parseWrk(string(out))
 	if err != nil {
 		return r, fmt.Errorf("%w\n%s", err, out)
 	}
+	r.Opens = -1
+	if l.opens != "" && openErr == nil && err2 == nil {
+		r.Opens = after - before
+	}
 	return r, nil
+}
+
+// activeOpens reads TCP's ActiveOpens (connect calls that began a
+// connection) from a /proc/PID/net/snmp: the count of the network
+// namespace PID is in. 0 for "".
+func activeOpens(snmp string) (int64, error) {
+	if snmp == "" {
+		return 0, nil
+	}
+	b, err := os.ReadFile(snmp)
+	if err != nil {
+		return 0, err
+	}
+	return parseActiveOpens(string(b))
+}
+
+func parseActiveOpens(snmp string) (int64, error) {
+	var names []string
+	for _, line := range strings.Split(snmp, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i := 1; i < len(f) && i < len(names); i++ {
+			if names[i] == "ActiveOpens" {
+				return strconv.ParseInt(f[i], 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("snmp: no Tcp ActiveOpens")
 }

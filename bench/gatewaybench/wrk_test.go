@@ -46,3 +46,15 @@ func TestParseWrkDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestParseActiveOpens(t *testing.T) {
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\n" +
+		"Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\n" +
+		"Tcp: 1 200 120000 -1 4321 17 3\nUdp: InDatagrams\nUdp: 5\n"
+	if n, err := parseActiveOpens(snmp); err != nil || n != 4321 {
+		t.Fatalf("parseActiveOpens = %d, %v; want 4321", n, err)
+	}
+	if _, err := parseActiveOpens("Ip: Forwarding\nIp: 1\n"); err == nil {
+		t.Fatal("no Tcp lines: want an error")
+	}
+}
