@@ -35,20 +35,20 @@ func (*Runtime) Name() string { return "mixed" }
 // instance needs them.
 func (r *Runtime) Available(ctx context.Context) error { return r.Process.Available(ctx) }
 
-// InContainer reports whether svc runs as a container: the process runtime
-// cannot run it, and the docker runtime can.
+// InContainer reports whether svc runs as a container: an image the
+// process runtime cannot run (a service built from source stays a process,
+// and the process runtime's check says what it lacks).
 func (r *Runtime) InContainer(svc *tandem.Service) bool {
-	return r.Process.Check(svc) != nil && r.Docker.Check(svc) == nil
+	return svc.Context == "" && r.Process.Check(svc) != nil && r.Docker.Check(svc) == nil
 }
 
-// Check accepts what either runtime runs; for the others it says what the
-// process runtime says.
+// Check accepts an image service the docker runtime runs; for the others
+// it says what the process runtime says.
 func (r *Runtime) Check(svc *tandem.Service) error {
-	err := r.Process.Check(svc)
-	if err != nil && r.Docker.Check(svc) == nil {
+	if r.InContainer(svc) {
 		return nil
 	}
-	return err
+	return r.Process.Check(svc)
 }
 
 // Containers reports whether any of services runs as a container.
