@@ -5,7 +5,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
 
-.PHONY: help deps build example test test-forge stress vet fuzz bench-up bench-gateway bench-previews h2spec clean
+.PHONY: help deps build example test test-forge test-docker stress vet fuzz bench-up bench-gateway bench-previews h2spec clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -26,6 +26,16 @@ test-forge: deps ## the forge tests against a real Gitea, built once into /var/c
 	gitea=$$(GO=$(GO) scripts/build-gitea) && \
 	$(SUDO) env TANDEM_GITEA=$$gitea $(GO) test -count=1 -timeout 30m -run 'Forge|Webhook|Overrides|Gitea|GitHub|GitLab' \
 	  ./forge/ ./github/ ./gitlab/ ./gitea/ ./internal/testgitea/ ./cmd/tandem/
+
+DOCKERD_PID := /tmp/tandem-test-dockerd.pid
+
+test-docker: deps ## the docker runtime's tests against a real Docker Engine (started and stopped here if none runs), with the local images of scripts/test-images
+	@rm -f $(DOCKERD_PID); status=0; \
+	TANDEM_DOCKERD_PIDFILE=$(DOCKERD_PID) scripts/docker-up && $(SUDO) scripts/test-images && \
+	$(SUDO) $(GO) test -count=1 -timeout 20m ./docker/ ./mixed/ && \
+	$(SUDO) $(GO) test -count=1 -timeout 20m -run 'Docker|Auto' ./cmd/tandem/ || status=$$?; \
+	if [ -s $(DOCKERD_PID) ]; then echo "stopping the dockerd started for the tests"; $(SUDO) kill $$(cat $(DOCKERD_PID)); rm -f $(DOCKERD_PID); fi; \
+	exit $$status
 
 stress: deps vet ## run the whole suite STRESS_RUNS times (5) in a row while stress-ng loads every core
 	$(SUDO) env GO=$(GO) scripts/stress
