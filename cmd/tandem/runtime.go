@@ -63,6 +63,24 @@ func pickRuntime(ctx context.Context, name string, services []*tandem.Service, s
 	return mix, nil
 }
 
+// previewRuntime is pickRuntime for tandem serve, whose stacks are not
+// known when it starts: under auto, the process runtime with image services
+// beside it as containers when a Docker Engine answers. (runtime: in
+// tandem.yaml names it.)
+func previewRuntime(ctx context.Context, name, snapshots string) (tandem.Runtime, error) {
+	rt, err := pickRuntime(ctx, name, nil, snapshots)
+	if err != nil || (name != runtimeAuto && name != "") || rt.Name() != runtimeProcess {
+		return rt, err
+	}
+	dock := &docker.Runtime{SnapshotDir: snapshots}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if dock.Available(ctx) != nil {
+		return rt, nil
+	}
+	return mixed.New(rt.(*process.Runtime), dock), nil
+}
+
 // checkRuntime is what tandem check holds services to, without asking an
 // engine or needing privileges: auto accepts what either runtime runs.
 func checkRuntime(name string) (tandem.Runtime, error) {
