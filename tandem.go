@@ -106,6 +106,10 @@ type Service struct {
 	// User is Compose's user: ("app", "1000:1000"); "" runs as the image
 	// says. Only runtimes that run images honour it.
 	User string
+	// ImageWorkingDir is Compose's working_dir when it is a path inside
+	// the image ("/app"); "" runs where the image says. Only runtimes that
+	// run images honour it.
+	ImageWorkingDir string
 	// Dockerfile names the Dockerfile that Entrypoint, Command, and what
 	// Compose leaves to the image (healthcheck, environment, ports, stop
 	// signal) were read from, for a service with a build context and no

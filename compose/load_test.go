@@ -178,7 +178,7 @@ volumes:
 }
 
 // An absolute working_dir is a container path: the command runs in the
-// build context.
+// build context, and a container runs there.
 func TestLoadAbsoluteWorkingDir(t *testing.T) {
 	dir := stackDir(t, map[string]string{"compose.yml": lines(
 		"services:",
@@ -189,6 +189,9 @@ func TestLoadAbsoluteWorkingDir(t *testing.T) {
 	st := mustLoad(t, Options{})
 	if got := st.Service("api").WorkingDir; got != dir {
 		t.Errorf("WorkingDir = %q, want %q", got, dir)
+	}
+	if got := st.Service("api").ImageWorkingDir; got != "/app" {
+		t.Errorf("ImageWorkingDir = %q, want /app", got)
 	}
 }
 

@@ -38,6 +38,9 @@ func (d *decoder) convert(s types.ServiceConfig, disabled map[string]bool) *tand
 		}
 	}
 	svc.User = s.User
+	if filepath.IsAbs(s.WorkingDir) {
+		svc.ImageWorkingDir = s.WorkingDir
+	}
 	svc.WorkingDir = svc.Context
 	// An absolute working_dir is a path inside a container, which means
 	// nothing on this machine: the command runs in the build context.

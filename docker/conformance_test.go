@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,4 +48,19 @@ func TestConformance(t *testing.T) {
 				"POSTGRES_INITDB_ARGS": "--no-sync"}}
 		},
 	})
+}
+
+// Compose's working_dir, a path in the image, is where the container runs.
+func TestImageWorkingDir(t *testing.T) {
+	r := engine(t)
+	sb, err := r.NewSandbox(context.Background(), tandem.SandboxSpec{Name: "workdir", Services: []string{"x"}, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	var out strings.Builder
+	svc := &tandem.Service{Name: "x", Image: "local/busybox", ImageWorkingDir: "/etc"}
+	if err := sb.Exec(context.Background(), svc, []string{"pwd"}, &out, &out); err != nil || strings.TrimSpace(out.String()) != "/etc" {
+		t.Errorf("pwd: %q %v, want /etc", out.String(), err)
+	}
 }

@@ -34,6 +34,7 @@ func (s *Sandbox) containerConfig(ctx context.Context, svc *tandem.Service, imag
 		Cmd:        svc.Command,
 		Env:        svc.Env(),
 		User:       svc.User,
+		WorkingDir: svc.ImageWorkingDir,
 		Labels:     s.labels(svc.Name),
 		StopSignal: svc.StopSignal,
 		// The supervisor runs the Compose healthcheck; the image's own
