@@ -141,13 +141,18 @@ func benchSleep(b testing.TB, s *server, say func(string, ...any)) sleepResults 
 	for range 3 {
 		waitAsleep(b, s, []string{"wake"}, time.Minute)
 		began := time.Now()
-		// Not a browser: held until the preview answers.
-		resp := s.get("wake", "/", map[string]string{"Accept": "*/*"})
-		took := time.Since(began)
-		if resp.status != 200 || !strings.Contains(resp.body, "One Origin for Two Servers") {
-			b.Fatalf("wake: %d %.200s", resp.status, resp.body)
+		// Not a browser: held until the preview answers, and asked
+		// again should the hold end first.
+		for {
+			resp := s.get("wake", "/", map[string]string{"Accept": "*/*"})
+			if resp.status == 200 && strings.Contains(resp.body, "One Origin for Two Servers") {
+				break
+			}
+			if resp.status != 503 || time.Since(began) > 5*time.Minute {
+				b.Fatalf("wake: %d %.200s", resp.status, resp.body)
+			}
 		}
-		times = append(times, took)
+		times = append(times, time.Since(began))
 	}
 	slices.Sort(times)
 	r.wake = times[1]
