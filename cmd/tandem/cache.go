@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -12,7 +13,10 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/build"
+	"github.com/tandem-dev/tandem/docker"
+	"github.com/tandem-dev/tandem/mixed"
 	"github.com/tandem-dev/tandem/preview"
 	"github.com/tandem-dev/tandem/process"
 	"github.com/tandem-dev/tandem/seed"
@@ -45,29 +49,62 @@ func (c *serveConfig) checkCache(fail failFunc) {
 }
 
 // caches are the caches of the server's data directory, as tandem serve
-// keeps them (newManager).
+// keeps them (newManager), with the runtime it ran last: its snapshots
+// are the ones listed, and it removes them (docker's dk-…, the process
+// runtime's pg-…).
 func (c *serveConfig) caches() *preview.Caches {
 	snaps := snapshotStore(c)
-	rt := &process.Runtime{SnapshotDir: snaps}
+	var rt tandem.Runtime = &process.Runtime{SnapshotDir: snaps}
+	switch servedRuntime(c) {
+	case runtimeDocker:
+		rt = &docker.Runtime{SnapshotDir: snaps}
+	case "mixed":
+		rt = mixed.New(rt.(*process.Runtime), &docker.Runtime{SnapshotDir: snaps})
+	}
 	return &preview.Caches{
 		DataDir:      c.Data,
 		Builds:       &build.Cache{Dir: filepath.Join(c.Data, "cache", "builds")},
 		Snapshots:    &seed.Snapshots{Dir: filepath.Join(c.Data, "cache", "snapshots"), Runtime: rt},
-		SnapshotPath: processSnapshotPath(snaps),
+		SnapshotPath: snapshotPath(snaps),
 	}
 }
 
-// snapshotStore is where the process runtime keeps tandem serve's database
-// snapshots.
+// runtimeRecord is where tandem serve writes the name of the runtime it
+// picked, which under auto depends on the machine at the time.
+func runtimeRecord(c *serveConfig) string { return filepath.Join(c.Data, "runtime") }
+
+// recordRuntime notes that tandem serve runs previews on rt.
+func recordRuntime(c *serveConfig, rt tandem.Runtime) error {
+	return os.WriteFile(runtimeRecord(c), []byte(rt.Name()+"\n"), 0o600)
+}
+
+// servedRuntime is the runtime tandem serve ran last: the record, or, for a
+// data directory without one, the one it would pick and, under auto, the
+// process runtime, the only one older servers had.
+func servedRuntime(c *serveConfig) string {
+	if c.Runtime != runtimeAuto && c.Runtime != "" {
+		return c.Runtime
+	}
+	b, _ := os.ReadFile(runtimeRecord(c))
+	switch name := strings.TrimSpace(string(b)); name {
+	case runtimeProcess, runtimeDocker, "mixed":
+		return name
+	}
+	return runtimeProcess
+}
+
+// snapshotStore is where the runtimes keep tandem serve's database
+// snapshots. (Named for the first runtime; the docker runtime's ids never
+// meet the process runtime's.)
 func snapshotStore(c *serveConfig) string {
 	return filepath.Join(c.Data, "cache", "snapshots", "process")
 }
 
-// processSnapshotPath is where the process runtime, keeping snapshots in
-// dir, keeps snapshot id: a name of its making ("pg-" and hex), never a path.
-func processSnapshotPath(dir string) func(string) string {
+// snapshotPath is where a runtime, keeping snapshots in dir, keeps
+// snapshot id: a name of its making ("pg-" or "dk-" and hex), never a path.
+func snapshotPath(dir string) func(string) string {
 	return func(id string) string {
-		if !strings.HasPrefix(id, "pg-") || !filepath.IsLocal(id) || strings.ContainsAny(id, `/\`) {
+		if !(strings.HasPrefix(id, "pg-") || strings.HasPrefix(id, "dk-")) || !filepath.IsLocal(id) || strings.ContainsAny(id, `/\`) {
 			return ""
 		}
 		return filepath.Join(dir, id)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,6 +80,22 @@ func previewRuntime(ctx context.Context, name, snapshots string) (tandem.Runtime
 		return rt, nil
 	}
 	return mixed.New(rt.(*process.Runtime), dock), nil
+}
+
+// serveRuntime is the runtime tandem serve runs previews on (runtime: in
+// tandem.yaml), once it answers: a server that could make no preview
+// should say so when it starts, not at the first pull request.
+func serveRuntime(ctx context.Context, cfg *serveConfig) (tandem.Runtime, error) {
+	rt, err := previewRuntime(ctx, cfg.Runtime, snapshotStore(cfg))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rt.Available(ctx); err != nil {
+		return nil, fmt.Errorf("%s: runtime %s: %w", cfg.file, cfg.Runtime, err)
+	}
+	return rt, nil
 }
 
 // checkRuntime is what tandem check holds services to, without asking an

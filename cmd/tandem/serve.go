@@ -22,7 +22,6 @@ import (
 	"github.com/tandem-dev/tandem/internal/fsutil"
 	"github.com/tandem-dev/tandem/metrics"
 	"github.com/tandem-dev/tandem/preview"
-	"github.com/tandem-dev/tandem/process"
 	"github.com/tandem-dev/tandem/review"
 	"github.com/tandem-dev/tandem/sqlite"
 )
@@ -61,9 +60,11 @@ state. See docs/serve.md.`,
 }
 
 func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
-	if err := process.Available(); err != nil {
+	rt, err := serveRuntime(ctx, cfg) // runtime.go
+	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "tandem: previews run on the %s runtime (runtime: %s)\n", rt.Name(), cfg.Runtime)
 	// The data directory holds every preview's secrets, code and data:
 	// nobody else's to read, whatever an older tandem or the umask left.
 	for _, dir := range []string{cfg.Data, filepath.Join(cfg.Data, "logs"), filepath.Join(cfg.Data, "repos")} {
@@ -77,6 +78,9 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return tandem.Errorf(tandem.ECONFLICT, "another tandem serve uses %s", cfg.Data)
 	}
 	defer held.Unlock()
+	if err := recordRuntime(cfg, rt); err != nil { // cache.go
+		return err
+	}
 
 	logger, access, closeLogs, err := serveLogs(cfg, stderr)
 	if err != nil {
@@ -116,7 +120,7 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err := loadForges(cfg); err != nil { // serveforge.go
 		return err
 	}
-	m, err := newManager(cfg, store, auditLog, router, logger, reviews)
+	m, err := newManager(cfg, rt, store, auditLog, router, logger, reviews)
 	if err != nil {
 		return err
 	}
@@ -193,7 +197,7 @@ func serveLogs(cfg *serveConfig, stderr io.Writer) (logger, access *slog.Logger,
 }
 
 // newManager makes the previews' manager for the registered repositories.
-func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, router *previewRouter, logger *slog.Logger, reviews *review.Service) (*preview.Manager, error) {
+func newManager(cfg *serveConfig, rt tandem.Runtime, store *sqlite.DB, auditLog tandem.AuditLog, router *previewRouter, logger *slog.Logger, reviews *review.Service) (*preview.Manager, error) {
 	repos := map[string]preview.Repo{}
 	for _, r := range cfg.Repos {
 		repo, err := withForge(cfg, r, preview.Repo{
@@ -206,10 +210,10 @@ func newManager(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, ro
 		repos[r.Name] = repo
 	}
 	return preview.New(preview.Options{
-		Store: store, Runtime: &process.Runtime{SnapshotDir: snapshotStore(cfg)}, Repos: repos, DataDir: cfg.Data,
+		Store: store, Runtime: rt, Repos: repos, DataDir: cfg.Data,
 		Domain: cfg.Domain, Scheme: cfg.PublicScheme, PublicPort: cfg.PublicPort,
 		Parallelism: cfg.Parallelism, DefaultTTL: cfg.ttl(), Limits: cfg.limits, Hosts: []string{cfg.authHost(), cfg.dashboardHost()},
-		SleepAfter: time.Duration(cfg.SleepAfter), CacheLimit: cfg.Cache.limit, SnapshotPath: processSnapshotPath(snapshotStore(cfg)), // cache.go
+		SleepAfter: time.Duration(cfg.SleepAfter), CacheLimit: cfg.Cache.limit, SnapshotPath: snapshotPath(snapshotStore(cfg)), // cache.go
 		BuildEnv: buildEnv(), BuildExec: limitedExec(cfg.limits),
 		Serve: router.set, Logger: logger, Audit: auditLog, ReviewPlan: reviews.PlanOf,
 	})

@@ -45,6 +45,7 @@ type serveConfig struct {
 	Dashboard      *dashConfig   `yaml:"dashboard"`
 	SleepAfter     idleTime      `yaml:"sleep_after"` // servewake.go
 	Cache          *cacheConfig  `yaml:"cache"`       // cache.go
+	Runtime        string        `yaml:"runtime"`     // process, docker or auto (runtime.go)
 
 	file    string
 	root    yaml.Node
@@ -122,6 +123,7 @@ func readServeConfig(file string) (*serveConfig, error) {
 	c.checkForges(fail)
 	c.checkDashboard(fail)
 	c.checkCache(fail)
+	c.checkRuntime(fail)
 	if len(problems) > 0 {
 		return nil, &tandem.Error{Code: tandem.EINVALID, Message: strings.Join(problems, "\n")}
 	}
@@ -186,6 +188,17 @@ func (c *serveConfig) defaults() {
 }
 
 type failFunc func(line int, format string, args ...any)
+
+// checkRuntime checks what previews run on; unsaid, auto.
+func (c *serveConfig) checkRuntime(fail failFunc) {
+	switch c.Runtime {
+	case "":
+		c.Runtime = runtimeAuto
+	case runtimeAuto, runtimeProcess, runtimeDocker:
+	default:
+		fail(c.line("runtime"), "runtime %q: choose process, docker or auto", c.Runtime)
+	}
+}
 
 // checkSite checks what previews are served as.
 func (c *serveConfig) checkSite(fail failFunc) {
