@@ -230,3 +230,19 @@ func TestServeDockerCacheRemovesDockerSnapshots(t *testing.T) {
 		t.Errorf("the docker runtime's snapshot stays: %v", err)
 	}
 }
+
+// A server whose runtime cannot run anything says so when it starts, naming
+// the file and the runtime, rather than at the first preview.
+func TestServeDockerRefusesWithoutAnEngine(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "tandem.yaml")
+	writeFile(t, config, fmt.Sprintf("data: data\ndomain: p.example.com\nruntime: docker\nlisten: 127.0.0.1:%d\napi: 127.0.0.1:%d\n%s", freePort(t), freePort(t), repos))
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "no-engine.sock"))
+	code, out := run(t, "serve", "--config", config)
+	if code == 0 || !strings.Contains(out, config+": runtime docker: the docker runtime needs a Docker Engine, and none answers") {
+		t.Errorf("serve without an engine: %d %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("the server made its data directory before it knew it could run previews: %v", err)
+	}
+}
