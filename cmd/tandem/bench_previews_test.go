@@ -37,7 +37,7 @@ func BenchmarkPreviews(b *testing.B) {
 func benchPreviews(b *testing.B) {
 	repo := exampleRepo(b)
 	naiveBranch(b, repo)
-	s := newServer(b, repo)
+	s := newColdServer(b, repo)
 	out := &strings.Builder{}
 	say := func(format string, args ...any) {
 		fmt.Fprintf(out, format+"\n", args...)

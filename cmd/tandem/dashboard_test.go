@@ -63,7 +63,8 @@ func newDashServer(t *testing.T) *dashServer {
 		}
 	}
 	dir := t.TempDir()
-	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	// Cold: the list must show the preview building for a while.
+	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t)), cold: true}
 	d := &dashServer{server: s, idp: idp, mail: mp, port: strings.Split(s.gateway, ":")[1]}
 	idp.AddClient("tandem", "oidc-client-secret", "http://auth.previews.example.com:"+d.port+"/oidc/callback")
 	if err := os.WriteFile(filepath.Join(dir, "oidc-secret"), []byte("oidc-client-secret\n"), 0o600); err != nil {

@@ -24,7 +24,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TANDEM_TEST_MAIN") == "1" {
 		os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "tandem-test-builds-")
+	if err == nil {
+		sharedBuilds.dir = dir
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // run runs tandem in-process and returns its exit status and output.

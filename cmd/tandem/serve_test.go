@@ -95,11 +95,17 @@ type server struct {
 	gateway string // host:port
 	api     string // http://host:port
 	proc    *tandemProc
+	cold    bool // starts with an empty build cache, not the package's (buildcache_test.go)
 }
 
-func newServer(t testing.TB, repo string) *server {
+func newServer(t testing.TB, repo string) *server { return newServerWith(t, repo, false) }
+
+// newColdServer is newServer for tests of building: nothing built before.
+func newColdServer(t testing.TB, repo string) *server { return newServerWith(t, repo, true) }
+
+func newServerWith(t testing.TB, repo string, cold bool) *server {
 	dir := t.TempDir()
-	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t)), cold: cold}
 	writeFile(t, filepath.Join(dir, "tandem.yaml"), fmt.Sprintf(`data: data
 domain: previews.example.com
 listen: %s
@@ -122,6 +128,9 @@ repos:
 }
 
 func (s *server) start() {
+	if s.proc == nil {
+		s.shareBuilds()
+	}
 	s.proc = start(s.t, "serve", "--config", filepath.Join(s.dir, "tandem.yaml"))
 	s.proc.waitOutput(s.t, "tandem: serving previews", time.Minute)
 }
@@ -177,7 +186,7 @@ func (s *server) state(name string) string {
 func TestServePreviews(t *testing.T) {
 	needRoot(t)
 	repo := exampleRepo(t)
-	s := newServer(t, repo)
+	s := newColdServer(t, repo)
 
 	// Two previews at two commits, made at once.
 	var wg sync.WaitGroup
