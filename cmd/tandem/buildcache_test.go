@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // sharedBuilds is one build cache for the package's tandem serve tests. The
@@ -13,32 +14,34 @@ import (
 // and a dozen tests serve the same code: the first builds it, and each later
 // server starts with a copy of every build made before in its data
 // directory, as a tandem serve that has run for a while has. Tests about
-// building itself (a cold create, a kill during next build, a row seen
-// building) use a server with cold set.
+// building itself (a kill during next build, a row seen building) use a
+// server with cold set: it gets the dependency folders (npm ci's), not the
+// outputs, so next build runs. Benchmarks share nothing.
 var sharedBuilds struct {
 	sync.Mutex
 	dir string // made by TestMain
 }
 
-// shareBuilds fills the server's build cache from the shared one (unless
-// the server is cold), and gives back what its builds add once the server
-// has stopped.
+// shareBuilds fills the server's build cache from the shared one, and gives
+// back what its builds add once the server has stopped.
 func (s *server) shareBuilds() {
-	if sharedBuilds.dir == "" {
+	if _, bench := s.t.(*testing.B); bench || sharedBuilds.dir == "" {
 		return
 	}
 	mine := filepath.Join(s.dir, "data", "cache", "builds")
-	if !s.cold {
-		copyBuilds(s.t, sharedBuilds.dir, mine)
+	kinds := []string{"out", "deps"}
+	if s.cold {
+		kinds = kinds[1:]
 	}
+	copyBuilds(s.t, sharedBuilds.dir, mine, kinds...)
 	// Registered before the server's own cleanup, so it runs after it.
-	s.t.Cleanup(func() { copyBuilds(s.t, mine, sharedBuilds.dir) })
+	s.t.Cleanup(func() { copyBuilds(s.t, mine, sharedBuilds.dir, "out", "deps") })
 }
 
-// copyBuilds copies the cache entries (out/NAME, deps/NAME, with their
-// .transformed notes) of from that to lacks, as they are: owners, modes and
+// copyBuilds copies the cache entries of the kinds given (out/NAME with its
+// notes, deps/NAME) of from that to lacks, as they are: owners, modes and
 // the hard links inside a dependency folder (cp -a).
-func copyBuilds(t interface{ Logf(string, ...any) }, from, to string) {
+func copyBuilds(t testing.TB, from, to string, kinds ...string) {
 	sharedBuilds.Lock()
 	defer sharedBuilds.Unlock()
 	var copied []string
@@ -47,7 +50,7 @@ func copyBuilds(t interface{ Logf(string, ...any) }, from, to string) {
 			t.Logf("shared build cache: %s copied to %s", strings.Join(copied, ", "), to)
 		}
 	}()
-	for _, kind := range []string{"out", "deps"} {
+	for _, kind := range kinds {
 		entries, err := os.ReadDir(filepath.Join(from, kind))
 		if err != nil {
 			continue

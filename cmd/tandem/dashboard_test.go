@@ -63,7 +63,7 @@ func newDashServer(t *testing.T) *dashServer {
 		}
 	}
 	dir := t.TempDir()
-	// Cold: the list must show the preview building for a while.
+	// Cold: the list must show the preview building (next build) for a while.
 	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t)), cold: true}
 	d := &dashServer{server: s, idp: idp, mail: mp, port: strings.Split(s.gateway, ":")[1]}
 	idp.AddClient("tandem", "oidc-client-secret", "http://auth.previews.example.com:"+d.port+"/oidc/callback")

@@ -95,12 +95,12 @@ type server struct {
 	gateway string // host:port
 	api     string // http://host:port
 	proc    *tandemProc
-	cold    bool // starts with an empty build cache, not the package's (buildcache_test.go)
+	cold    bool // builds its outputs itself, not from the package's build cache (buildcache_test.go)
 }
 
 func newServer(t testing.TB, repo string) *server { return newServerWith(t, repo, false) }
 
-// newColdServer is newServer for tests of building: nothing built before.
+// newColdServer is newServer for tests of building: its outputs are not built before.
 func newColdServer(t testing.TB, repo string) *server { return newServerWith(t, repo, true) }
 
 func newServerWith(t testing.TB, repo string, cold bool) *server {
