@@ -28,7 +28,7 @@ func TestRequestBodyLimit(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, h.URL+"/upload", body)
 			res, err := h.client().Do(req)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%d bytes (chunked %v): %v", n, chunked, err)
 			}
 			res.Body.Close()
 			return res.StatusCode

@@ -134,10 +134,13 @@ func (x *exchange) hijackFast(ctx *fasthttp.RequestCtx, b *upBody, upgrade bool)
 // answerFast writes the gateway's own answer.
 func (x *exchange) answerFast(ctx *fasthttp.RequestCtx, a answer) {
 	a.writeFast(&ctx.Response) // first: it resets the response
-	if ctx.RequestBodyStream() != nil || a.status == http.StatusBadRequest || a.status == http.StatusNotImplemented {
+	if body := ctx.RequestBodyStream(); body != nil || a.status == http.StatusBadRequest || a.status == http.StatusNotImplemented {
 		// The unread body, or what follows a request whose framing is in
 		// doubt, would be read as the next request.
 		ctx.SetConnectionClose()
+		if body != nil {
+			lingerFast(ctx.Conn())
+		}
 	}
 	x.status, x.bytes = a.status, int64(len(a.body))
 	x.finishFast(ctx)
@@ -155,6 +158,36 @@ func (x *exchange) failFast(ctx *fasthttp.RequestCtx, f *failure) {
 		return
 	}
 	x.answerFast(ctx, x.failAnswer(f))
+}
+
+// A connection closed with unread bytes in its receive buffer is reset, and
+// a client still sending its body then sees "broken pipe" or "connection
+// reset" instead of the answer (a 413, say). So, as net/http does after a
+// handler, what the client still sends is read and dropped before the
+// answer goes out and the connection closes: from the connection itself
+// (the body's framing may be what failed), until it has been quiet for
+// lingerIdle, and never more than lingerBytes or lingerTime.
+const (
+	lingerBytes = 256 << 10
+	lingerTime  = time.Second
+	lingerIdle  = 100 * time.Millisecond
+)
+
+func lingerFast(c net.Conn) {
+	buf := make([]byte, 16<<10)
+	end := time.Now().Add(lingerTime)
+	for n := 0; n < lingerBytes && time.Now().Before(end); {
+		deadline := time.Now().Add(lingerIdle)
+		if deadline.After(end) {
+			deadline = end
+		}
+		_ = c.SetReadDeadline(deadline)
+		m, err := c.Read(buf)
+		n += m
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (x *exchange) finishFast(ctx *fasthttp.RequestCtx) {
