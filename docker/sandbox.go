@@ -198,18 +198,12 @@ func localEngine(r *Runtime) bool {
 // DialContext connects to "service:port" inside the instance: through its
 // namespace, or through the port the holder published.
 func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(addr)
+	network, target, port, err := netns.Target(network, addr, s.spec.Name, s.knows)
 	if err != nil {
-		return nil, tandem.Errorf(tandem.EINVALID, "dial %q: %w", addr, err)
-	}
-	if !s.knows(host) {
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "dial %q: no service %q in %s", addr, host, s.spec.Name)
-	}
-	if network == "tcp" || network == "tcp6" {
-		network = "tcp4"
+		return nil, err
 	}
 	if s.ns != nil {
-		return netns.DialIn(ctx, s.ns, &s.dialer, network, net.JoinHostPort("127.0.0.1", port))
+		return netns.DialIn(ctx, s.ns, &s.dialer, network, target)
 	}
 	n, _ := strconv.Atoi(port)
 	ap, ok := s.ports[n]

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/netns"
 )
 
 // Sandbox is one stack instance: a network namespace, a hosts file naming
@@ -47,17 +48,11 @@ type Sandbox struct {
 
 // DialContext connects to "service:port" inside the instance.
 func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(addr)
+	network, target, _, err := netns.Target(network, addr, s.spec.Name, s.knows)
 	if err != nil {
-		return nil, tandem.Errorf(tandem.EINVALID, "dial %q: %w", addr, err)
+		return nil, err
 	}
-	if !s.knows(host) {
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "dial %q: no service %q in %s", addr, host, s.spec.Name)
-	}
-	if network == "tcp" || network == "tcp6" {
-		network = "tcp4"
-	}
-	return dialIn(ctx, s.ns, &s.dialer, network, net.JoinHostPort("127.0.0.1", port))
+	return dialIn(ctx, s.ns, &s.dialer, network, target)
 }
 
 func (s *Sandbox) knows(host string) bool {
