@@ -125,8 +125,21 @@ func (b *Browser) flags(u *url.URL, p Page, profile string) []chromedp.ExecAlloc
 	} else {
 		rules = fmt.Sprintf("EXCLUDE %s, %s", u.Hostname(), rules)
 	}
+	return append(Headless(b.path(), profile),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("host-resolver-rules", rules),
+		chromedp.WindowSize(p.Viewport.Width, p.Viewport.Height),
+	)
+}
+
+// Headless is how tandem starts Chromium at path with the profile
+// directory given: headless, no sandbox (tandem serve runs as root),
+// nothing in the background, and plain http kept plain (a preview's host
+// may be http on a port of its own).
+func Headless(path, profile string) []chromedp.ExecAllocatorOption {
 	return []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(b.path()),
+		chromedp.ExecPath(path),
 		chromedp.UserDataDir(profile),
 		chromedp.Flag("headless", true),
 		chromedp.NoSandbox,
@@ -138,11 +151,7 @@ func (b *Browser) flags(u *url.URL, p Page, profile string) []chromedp.ExecAlloc
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
 		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,Translate,MediaRouter,OptimizationHints"),
-		chromedp.Flag("host-resolver-rules", rules),
-		chromedp.WindowSize(p.Viewport.Width, p.Viewport.Height),
 	}
 }
 

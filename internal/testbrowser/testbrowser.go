@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tandem-dev/tandem/capture"
 )
 
 // candidates are where Debian installs Chromium; TANDEM_CHROMIUM wins.
@@ -49,22 +51,7 @@ func New(t testing.TB, o Options) context.Context {
 	if path == "" {
 		t.Fatal("no Chromium: install chromium-headless-shell, or set TANDEM_CHROMIUM")
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		// Plain http stays plain: a preview's host on a test port.
-		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,Translate"),
-	}
+	opts := capture.Headless(path, t.TempDir()) // as tandem itself starts it
 	if o.HostRules != "" {
 		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostRules))
 	}
