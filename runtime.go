@@ -148,3 +148,41 @@ func (e *ExitError) Error() string {
 	}
 	return "exit status " + strconv.Itoa(e.Code)
 }
+
+// ImageHealthchecker is a Runtime that runs services from their images as
+// an engine does, and so knows each image's own HEALTHCHECK, which docker
+// compose uses where the Compose file gives none. The docker runtime is
+// one; mixed is, for the services it runs as containers.
+type ImageHealthchecker interface {
+	// ImageHealthcheck returns the HEALTHCHECK of the image svc runs
+	// from, with Docker's defaults filled in, or nil when its image has
+	// none (or HEALTHCHECK NONE) or svc does not run from an image here.
+	// The image is pulled first if the engine lacks it, saying so on out.
+	// Errors name the service and the image: ENOTFOUND (the image cannot
+	// be had), EUNAVAILABLE (the engine does not answer).
+	ImageHealthcheck(ctx context.Context, svc *Service, out io.Writer) (*Healthcheck, error)
+}
+
+// UseImageHealthchecks gives every service of services that Compose gives
+// no healthcheck, without turning it off, its image's HEALTHCHECK when rt
+// runs it from that image (ImageHealthchecker): depends_on's
+// service_healthy then waits for it, and the supervisor runs it, as any
+// other. It is done once, where a stack is prepared for the supervisor,
+// before it is checked.
+func UseImageHealthchecks(ctx context.Context, rt Runtime, services []*Service, out io.Writer) error {
+	ih, ok := rt.(ImageHealthchecker)
+	if !ok {
+		return nil
+	}
+	for _, svc := range services {
+		if svc.Healthcheck != nil || svc.HealthcheckOff {
+			continue
+		}
+		hc, err := ih.ImageHealthcheck(ctx, svc, out)
+		if err != nil {
+			return err
+		}
+		svc.Healthcheck = hc
+	}
+	return nil
+}

@@ -135,10 +135,13 @@ type Service struct {
 
 	DependsOn   []Dependency // sorted by service name
 	Healthcheck *Healthcheck // nil: none (or disabled)
-	Restart     Restart
-	StopSignal  string        // "SIGTERM" unless Compose says otherwise
-	StopGrace   time.Duration // Compose stop_grace_period, default 10s
-	Mounts      []Mount       // bind mounts and named volumes, as written
+	// HealthcheckOff says Compose turns the healthcheck off (disable:
+	// true, test: [NONE]): a runtime does not use the image's either.
+	HealthcheckOff bool `json:",omitempty"`
+	Restart        Restart
+	StopSignal     string        // "SIGTERM" unless Compose says otherwise
+	StopGrace      time.Duration // Compose stop_grace_period, default 10s
+	Mounts         []Mount       // bind mounts and named volumes, as written
 	// Limits are Compose's mem_limit, cpus and pids_limit, or
 	// deploy.resources.limits: what the service may use at most.
 	Limits Limits

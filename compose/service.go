@@ -72,6 +72,7 @@ func (d *decoder) convert(s types.ServiceConfig, disabled map[string]bool) *tand
 	}
 	slices.SortFunc(svc.DependsOn, func(a, b tandem.Dependency) int { return strings.Compare(a.Service, b.Service) })
 	svc.Healthcheck = healthcheck(s.HealthCheck)
+	svc.HealthcheckOff = s.HealthCheck != nil && (s.HealthCheck.Disable || len(s.HealthCheck.Test) > 0 && s.HealthCheck.Test[0] == "NONE")
 	svc.Restart = d.restart(s)
 	if isPostgres(s.Image) {
 		// The image's STOPSIGNAL, which Compose uses when the file names

@@ -112,12 +112,13 @@ func TestLoadHealthcheck(t *testing.T) {
 		name string
 		yaml string // the healthcheck block, indented under it
 		want *tandem.Healthcheck
+		off  bool // HealthcheckOff: not the image's either
 	}{
 		{name: "string", yaml: "test: pg_isready -U app", want: defaults("CMD-SHELL", "pg_isready -U app")},
 		{name: "CMD-SHELL", yaml: `test: ["CMD-SHELL", "curl -f http://localhost || exit 1"]`, want: defaults("CMD-SHELL", "curl -f http://localhost || exit 1")},
 		{name: "CMD", yaml: `test: ["CMD", "pg_isready", "-U", "app"]`, want: defaults("CMD", "pg_isready", "-U", "app")},
-		{name: "NONE", yaml: `test: ["NONE"]`, want: nil},
-		{name: "disable", yaml: "test: pg_isready\n      disable: true", want: nil},
+		{name: "NONE", yaml: `test: ["NONE"]`, want: nil, off: true},
+		{name: "disable", yaml: "test: pg_isready\n      disable: true", want: nil, off: true},
 		{name: "no test", yaml: "interval: 5s", want: nil},
 		{
 			name: "all set",
@@ -134,6 +135,9 @@ func TestLoadHealthcheck(t *testing.T) {
 			st := mustLoad(t, Options{})
 			if got := st.Service("db").Healthcheck; !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Healthcheck:\n got %+v\nwant %+v", got, tc.want)
+			}
+			if got := st.Service("db").HealthcheckOff; got != tc.off {
+				t.Errorf("HealthcheckOff = %v, want %v", got, tc.off)
 			}
 		})
 	}

@@ -37,12 +37,9 @@ func (s *Sandbox) containerConfig(ctx context.Context, svc *tandem.Service, imag
 		WorkingDir: svc.ImageWorkingDir,
 		Labels:     s.labels(svc.Name),
 		StopSignal: svc.StopSignal,
-		// The supervisor runs the Compose healthcheck; the image's own
-		// would only add load.
+		// The supervisor runs the healthcheck, Compose's or the image's
+		// (tandem.UseImageHealthchecks); the engine's would only add load.
 		Healthcheck: &container.HealthConfig{Test: []string{"NONE"}},
-	}
-	if svc.Healthcheck == nil {
-		cfg.Healthcheck = nil
 	}
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode("container:" + s.holder),

@@ -51,6 +51,17 @@ func (r *Runtime) Check(svc *tandem.Service) error {
 	return r.Process.Check(svc)
 }
 
+var _ tandem.ImageHealthchecker = (*Runtime)(nil)
+
+// ImageHealthcheck is the docker runtime's for a service that runs as a
+// container; a process has no image.
+func (r *Runtime) ImageHealthcheck(ctx context.Context, svc *tandem.Service, out io.Writer) (*tandem.Healthcheck, error) {
+	if !r.InContainer(svc) {
+		return nil, nil
+	}
+	return r.Docker.ImageHealthcheck(ctx, svc, out)
+}
+
 // Containers reports whether any of services runs as a container.
 func (r *Runtime) Containers(services []*tandem.Service) bool {
 	for _, svc := range services {

@@ -223,10 +223,14 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	if err != nil {
 		return err
 	}
+	digest := stackDigest(st, mask) // the file's, before images add their healthchecks
+	if err := tandem.UseImageHealthchecks(ctx, m.opts.Runtime, st.Services, newStep("load stack", mask)); err != nil {
+		return err
+	}
 	if problems := check.Stack(st, m.opts.Runtime.Check); hasErrors(problems) {
 		return tandem.Errorf(tandem.EINVALID, "%s", joinProblems(problems))
 	}
-	binding := tandem.Binding{Repo: p.Repo, Commit: commit, StackDigest: stackDigest(st, mask), Builds: map[string]string{}, Sources: sources}
+	binding := tandem.Binding{Repo: p.Repo, Commit: commit, StackDigest: digest, Builds: map[string]string{}, Sources: sources}
 	if m.opts.ReviewPlan != nil {
 		newStep("review plan", nil)
 		if binding.ReviewPlan, err = m.opts.ReviewPlan(ctx, p, j.gen, src, st); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -315,6 +316,9 @@ func (m *Manager) instanceStack(ctx context.Context, p *tandem.Preview, src stri
 	st, secrets, err := m.loadStack(ctx, p, src)
 	mask := secretValues(secrets)
 	if err != nil {
+		return nil, mask, masked(err, mask)
+	}
+	if err := tandem.UseImageHealthchecks(ctx, m.opts.Runtime, st.Services, io.Discard); err != nil {
 		return nil, mask, masked(err, mask)
 	}
 	if p.Binding.SnapshotKey != "" {

@@ -88,11 +88,20 @@ func (c *upCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	available := rt.Available(ctx)
+	if available == nil {
+		// An image's HEALTHCHECK counts where Compose gives none, as under
+		// docker compose, and before the check, which holds
+		// service_healthy to it.
+		if err := tandem.UseImageHealthchecks(ctx, rt, st.Services, c.stderr); err != nil {
+			return err
+		}
+	}
 	if failed := printProblems(c.stderr, checkStack(st, rt)); failed {
 		return exitError(1)
 	}
-	if err := rt.Available(ctx); err != nil {
-		return err
+	if available != nil {
+		return available
 	}
 	// x-tandem.build prepares a service to run from source; the engine
 	// builds a container's image from its Dockerfile as it starts.

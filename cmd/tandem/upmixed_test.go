@@ -11,13 +11,14 @@ import (
 )
 
 // mixedOverride adds a redis:7 image service to the example stack: Django
-// reaches it by name, and is not healthy until it has.
+// waits for it to be healthy by the image's own HEALTHCHECK (Compose gives
+// it none), reaches it by name, and is not healthy until it has.
 const mixedOverride = `services:
   cache:
     image: redis:7
   api:
     depends_on:
-      cache: { condition: service_started }
+      cache: { condition: service_healthy }
     healthcheck:
       test: ["CMD-SHELL", "./bin/healthcheck && python3 -c 'import socket; s = socket.create_connection((\"cache\", 6379), 2); s.sendall(b\"PING\\r\\n\"); r = s.recv(16); print(r); assert r.startswith(b\"+PONG\")'"]
 `
@@ -44,8 +45,9 @@ func TestUpAutoRunsImagesBesideTheExample(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("ps: %d %s", code, out)
 	}
-	// redis is a container (a container id), Django a process (a pid).
-	if !regexp.MustCompile(`(?m)^cache\s+running\s+[0-9a-f]{12}\s`).MatchString(out) || !regexp.MustCompile(`(?m)^api\s+healthy\s+[0-9]+\s`).MatchString(out) {
+	// redis is a container (a container id), healthy by its image's
+	// healthcheck; Django a process (a pid).
+	if !regexp.MustCompile(`(?m)^cache\s+healthy\s+[0-9a-f]{12}\s`).MatchString(out) || !regexp.MustCompile(`(?m)^api\s+healthy\s+[0-9]+\s`).MatchString(out) {
 		t.Errorf("ps does not show cache as a container and api as a process:\n%s", out)
 	}
 	p.stop(t, firstUp)
