@@ -47,7 +47,13 @@ func pickRuntime(ctx context.Context, name string, services []*tandem.Service, s
 	default:
 		return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker or auto", name)
 	}
-	if proc.Available(ctx) != nil {
+	if perr := proc.Available(ctx); perr != nil {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if derr := dock.Available(ctx); derr != nil {
+			// Say what each would need: privileges here, or an engine.
+			return nil, tandem.Errorf(tandem.EUNAVAILABLE, "no runtime can run this stack here: the process runtime: %v; the docker runtime: %v", perr, derr)
+		}
 		return dock, nil
 	}
 	mix := mixed.New(proc, dock)
