@@ -69,8 +69,16 @@ func fullPreview(name string) *tandem.Preview {
 // assertNoZeroFields fails for any zero field of v, recursively, so that a
 // field added to Preview or Binding fails the round trip until the store
 // keeps it.
+// notStored are the fields the store does not keep, by design.
+var notStored = map[string]bool{
+	"Preview.Asleep": true, // the preview manager's, known only while it runs
+}
+
 func assertNoZeroFields(t *testing.T, v reflect.Value, path string) {
 	t.Helper()
+	if notStored[path] {
+		return
+	}
 	if v.IsZero() {
 		t.Errorf("fixture leaves %s zero: set it, and store it", path)
 		return
