@@ -186,7 +186,9 @@ func (s *server) state(name string) string {
 func TestServePreviews(t *testing.T) {
 	needRoot(t)
 	repo := exampleRepo(t)
-	s := newColdServer(t, repo)
+	// Warm: pr-2's frontend is main's; pr-1's and the slow branch's are
+	// built here (the kill -9 below lands during a real next build).
+	s := newServer(t, repo)
 
 	// Two previews at two commits, made at once.
 	var wg sync.WaitGroup
