@@ -60,8 +60,8 @@ bench-gateway: build ## gateway vs nginx and Caddy, and vs a Next.js proxy route
 	$(SUDO) $(GO) run ./bench/gatewaybench -duration $${BENCH_DURATION:-10s} $${BENCH_FLAGS:-}
 
 SLEEPING ?= 500
-bench-previews: ## previews of the example: create cold, warm and the naive way; snapshot vs migrate+seed; 20 at once; wake; SLEEPING asleep at once
-	$(SUDO) env TANDEM_BENCH_SLEEPING=$(SLEEPING) $(GO) test -run '^$$' -bench BenchmarkPreviews -benchtime 1x -timeout 180m ./cmd/tandem
+bench-previews: ## previews of the example: create cold, warm and the naive way; the seed article's inlined NEXT_PUBLIC_API_URL; snapshot vs migrate+seed; 20 at once; wake; SLEEPING asleep at once
+	$(SUDO) env TANDEM_BENCH_SLEEPING=$(SLEEPING) $(GO) test -run '^$$' -bench 'BenchmarkPreviews|BenchmarkSeedPattern' -benchtime 1x -timeout 180m ./cmd/tandem
 
 H2SPEC_PORT ?= 18443
 h2spec: build ## HTTP/2 conformance of bin/tandem's TLS listener (h2spec, installed if missing; 3 known failures: docs/benchmarks.md)
