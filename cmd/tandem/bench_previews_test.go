@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -261,14 +260,7 @@ func naiveBranch(b testing.TB, repo string) {
 	if i < 0 || j < 0 {
 		b.Fatal("the example's compose file has no x-tandem.seed to remove")
 	}
-	git := func(args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-		if o, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("git %v: %v %s", args, err, o)
-		}
-	}
+	git := func(args ...string) { gitIn(b, repo, args...) }
 	git("checkout", "-q", "-b", "naive")
 	os.WriteFile(file, []byte(text[:i]+text[j+len("      seed: [bin/manage migrate --noinput, bin/manage seed_demo_data]\n"):]), 0o644)
 	git("commit", "-q", "-am", "seed in the entrypoint")

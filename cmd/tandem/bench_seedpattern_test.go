@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,14 +78,7 @@ func seedPatternBranches(b testing.TB, repo string) {
 		}
 		os.WriteFile(file, []byte(strings.Replace(text, old, new, 1)), 0o644)
 	}
-	git := func(args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-		if o, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("git %v: %v %s", args, err, o)
-		}
-	}
+	git := func(args ...string) { gitIn(b, repo, args...) }
 	git("checkout", "-q", "-b", "seed-pattern")
 	edit("docker-compose.yml", "NEXT_PUBLIC_API_URL: /api ", "NEXT_PUBLIC_API_URL: https://${PREVIEW_HOST}/api ")
 	edit("frontend/lib/api.js", "return (env.NEXT_PUBLIC_API_URL || '/api')", "return (process.env.NEXT_PUBLIC_API_URL || '/api')")

@@ -195,7 +195,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 }
 
 // gitIn runs git in dir as a test author.
-func gitIn(t *testing.T, dir string, args ...string) string {
+func gitIn(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
