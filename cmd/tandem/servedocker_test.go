@@ -12,8 +12,8 @@ import (
 )
 
 // previewFile is the preview article's preview file: api and web are the
-// images CI built at the preview's commit and pushed to a registry (%[1]s),
-// db is postgres:16.
+// images CI built and pushed to a registry (%[1]s), tagged %[2]s (the
+// preview's commit, ${GIT_SHA}), db is postgres:16.
 const previewFile = `x-tandem:
   routes:
     - { path: /api/, to: api:8000, strip_prefix: true, errors: json }
@@ -27,7 +27,7 @@ services:
       interval: 1s
       retries: 120
   api:
-    image: %[1]s/api:${GIT_SHA}
+    image: %[1]s/api:%[2]s
     expose: ["8000"]
     depends_on: { db: { condition: service_healthy } }
     healthcheck:
@@ -35,7 +35,7 @@ services:
       interval: 1s
       retries: 60
   web:
-    image: %[1]s/web:${GIT_SHA}
+    image: %[1]s/web:%[2]s
     expose: ["3000"]
     depends_on: { api: { condition: service_healthy } }
 `
@@ -44,18 +44,10 @@ services:
 // returns the commit.
 func commitAll(t *testing.T, dir string) string {
 	t.Helper()
-	var sha string
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "the preview file"}, {"rev-parse", "HEAD"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-		sha = strings.TrimSpace(string(out))
-	}
-	return sha
+	gitIn(t, dir, "init", "-q", "-b", "main")
+	gitIn(t, dir, "add", "-A")
+	gitIn(t, dir, "commit", "-q", "-m", "the preview file")
+	return gitIn(t, dir, "rev-parse", "HEAD")
 }
 
 // dockerObjectsUnder lists the engine's containers, volumes and networks
@@ -94,7 +86,7 @@ func TestServeDockerPreviewOfCIImages(t *testing.T) {
 	needDocker(t, "local/busybox", "postgres:16")
 	registry := localRegistry(t)
 	repo := filepath.Join(t.TempDir(), "shop")
-	writeFile(t, filepath.Join(repo, "compose.yml"), fmt.Sprintf(previewFile, registry))
+	writeFile(t, filepath.Join(repo, "compose.yml"), fmt.Sprintf(previewFile, registry, "${GIT_SHA}"))
 	sha := commitAll(t, repo)
 	src := filepath.Dir(dockerStack(t))
 	ciImage(t, filepath.Join(src, "api"), registry+"/api:"+sha)

@@ -79,26 +79,7 @@ func TestUpDockerRunsCIImagesFromARegistry(t *testing.T) {
 	file := filepath.Join(dir, "compose.yml")
 	// GIT_SHA is the preview's commit; tandem up has none, so the file's
 	// default names the one CI built.
-	writeFile(t, file, fmt.Sprintf(`x-tandem:
-  routes:
-    - { path: /api/, to: api:8000, strip_prefix: true, errors: json }
-    - { path: /, to: web:3000 }
-services:
-  db:
-    image: postgres:16
-    environment: { POSTGRES_USER: app, POSTGRES_PASSWORD: pw, POSTGRES_DB: shop, POSTGRES_INITDB_ARGS: --no-sync }
-    healthcheck:
-      test: ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d shop"]
-      interval: 1s
-      retries: 120
-  api:
-    image: %[1]s/api:${GIT_SHA:-%[2]s}
-    expose: ["8000"]
-    depends_on: { db: { condition: service_healthy } }
-  web:
-    image: %[1]s/web:${GIT_SHA:-%[2]s}
-    expose: ["3000"]
-`, registry, sha))
+	writeFile(t, file, fmt.Sprintf(previewFile, registry, "${GIT_SHA:-"+sha+"}"))
 	data := t.TempDir()
 	port := freePort(t)
 	base := fmt.Sprintf("http://localhost:%d", port)
