@@ -2,20 +2,18 @@ package docker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/moby/moby/client"
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/internal/fsutil"
+	"github.com/tandem-dev/tandem/internal/snapshots"
 )
 
 // isPostgres reports whether svc runs a postgres image as it is: the real
@@ -73,7 +71,7 @@ func (s *Sandbox) restore(ctx context.Context, svc *tandem.Service, out io.Write
 	if id == "" {
 		return nil
 	}
-	src, err := s.rt.snapshotPath(id)
+	src, err := s.rt.snapshots().Path(id)
 	if err != nil {
 		return err
 	}
@@ -117,7 +115,7 @@ func (s *Sandbox) Snapshot(ctx context.Context, svc *tandem.Service) (string, er
 	if !isFile(filepath.Join(src, "PG_VERSION")) {
 		return "", tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot", svc.Name)
 	}
-	id, dst, err := s.rt.newSnapshot()
+	id, dst, err := s.rt.snapshots().New()
 	if err != nil {
 		return "", err
 	}
@@ -133,36 +131,6 @@ func isFile(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// snapshotID is what Snapshot returns: a name of its own making, so an id
-// read back from a file can never lead outside SnapshotDir.
-var snapshotID = regexp.MustCompile(`^dk-[0-9a-f]{32}$`)
-
-func (r *Runtime) snapshotDir() string {
-	if r.SnapshotDir != "" {
-		return r.SnapshotDir
-	}
-	return DefaultSnapshotDir
-}
-
-// snapshotPath is where snapshot id is kept.
-func (r *Runtime) snapshotPath(id string) (string, error) {
-	if !snapshotID.MatchString(id) {
-		return "", tandem.Errorf(tandem.EINVALID, "%q is not a snapshot of the docker runtime", id)
-	}
-	return filepath.Join(r.snapshotDir(), id), nil
-}
-
-// newSnapshot returns a fresh id and the directory (not yet made) for it,
-// in a directory nobody else may read: snapshots hold databases.
-func (r *Runtime) newSnapshot() (string, string, error) {
-	if err := os.MkdirAll(r.snapshotDir(), 0o700); err != nil {
-		return "", "", err
-	}
-	if err := os.Chmod(r.snapshotDir(), 0o700); err != nil {
-		return "", "", err
-	}
-	b := make([]byte, 16)
-	rand.Read(b)
-	id := "dk-" + hex.EncodeToString(b)
-	return id, filepath.Join(r.snapshotDir(), id), nil
+func (r *Runtime) snapshots() snapshots.Store {
+	return snapshots.Store{Dir: r.SnapshotDir, Prefix: "dk", Runtime: "docker"}
 }

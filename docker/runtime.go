@@ -25,6 +25,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/snapshots"
 )
 
 // Labels on everything the runtime makes, so a tandem that was killed
@@ -63,7 +64,7 @@ type Runtime struct {
 var _ tandem.Runtime = (*Runtime)(nil)
 
 // DefaultSnapshotDir keeps snapshots when the caller names no directory.
-const DefaultSnapshotDir = "/var/lib/tandem/snapshots"
+const DefaultSnapshotDir = snapshots.DefaultDir
 
 // New returns the docker runtime for the engine Docker's environment names.
 func New() *Runtime { return &Runtime{} }
@@ -119,11 +120,7 @@ func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tand
 
 // RemoveSnapshot deletes the copy snapshot id names.
 func (r *Runtime) RemoveSnapshot(_ context.Context, id string) error {
-	dir, err := r.snapshotPath(id)
-	if err != nil {
-		return err
-	}
-	return os.RemoveAll(dir)
+	return r.snapshots().Remove(id)
 }
 
 // containerName is an instance's container for role ("holder", a

@@ -141,7 +141,7 @@ func (s *Sandbox) preparePostgres(ctx context.Context, svc *tandem.Service, cfg 
 	cfg.Env = mergeEnv(cfg.Env, "HOME="+pgHome, "PGDATA="+d.target, "PATH="+bins.dir+":"+envValue(cfg.Env, "PATH"))
 
 	if id := s.spec.Restore[svc.Name]; id != "" && !isFile(filepath.Join(d.host, "PG_VERSION")) {
-		snap, err := s.rt.snapshotPath(id)
+		snap, err := s.rt.snapshots().Path(id)
 		if err != nil {
 			return cfg, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
@@ -242,7 +242,7 @@ func (s *Sandbox) Snapshot(_ context.Context, svc *tandem.Service) (string, erro
 	if !isFile(filepath.Join(host, "PG_VERSION")) {
 		return "", tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot in %s", svc.Name, host)
 	}
-	id, dir, err := s.rt.newSnapshot()
+	id, dir, err := s.rt.snapshots().New()
 	if err != nil {
 		return "", err
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/snapshots"
 )
 
 // Runtime runs stack instances as local processes.
@@ -31,7 +32,7 @@ type Runtime struct {
 var _ tandem.Runtime = (*Runtime)(nil)
 
 // DefaultSnapshotDir keeps snapshots when the caller names no directory.
-const DefaultSnapshotDir = "/var/lib/tandem/snapshots"
+const DefaultSnapshotDir = snapshots.DefaultDir
 
 // New returns the process runtime.
 func New() *Runtime { return &Runtime{} }

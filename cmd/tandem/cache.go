@@ -16,6 +16,7 @@ import (
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/build"
 	"github.com/tandem-dev/tandem/docker"
+	"github.com/tandem-dev/tandem/internal/snapshots"
 	"github.com/tandem-dev/tandem/mixed"
 	"github.com/tandem-dev/tandem/preview"
 	"github.com/tandem-dev/tandem/process"
@@ -101,14 +102,9 @@ func snapshotStore(c *serveConfig) string {
 }
 
 // snapshotPath is where a runtime, keeping snapshots in dir, keeps
-// snapshot id: a name of its making ("pg-" or "dk-" and hex), never a path.
+// snapshot id: a name of its making, never a path.
 func snapshotPath(dir string) func(string) string {
-	return func(id string) string {
-		if !(strings.HasPrefix(id, "pg-") || strings.HasPrefix(id, "dk-")) || !filepath.IsLocal(id) || strings.ContainsAny(id, `/\`) {
-			return ""
-		}
-		return filepath.Join(dir, id)
-	}
+	return func(id string) string { return snapshots.PathIn(dir, id) }
 }
 
 func newCacheCmd(stdout io.Writer) *cobra.Command {
