@@ -55,12 +55,7 @@ func newDashServer(t *testing.T) *dashServer {
 	repo := exampleRepo(t)
 	writeFile(t, filepath.Join(repo, ".tandem", "review.yaml"), dashReviewPlan)
 	for _, args := range [][]string{{"add", ".tandem"}, {"commit", "-q", "-m", "a review plan"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
+		gitIn(t, repo, args...)
 	}
 	dir := t.TempDir()
 	// Cold: the list must show the preview building (next build) for a while.

@@ -12,7 +12,6 @@ import (
 	"image/png"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -69,16 +68,16 @@ func newReviewServer(t *testing.T) *reviewServer {
 		testoidc.User{Subject: "u-dev", Email: "dev@corp.example", Name: "Dana Developer", Groups: []string{"qa"}})
 	mp := testmail.Start(t)
 	repo := exampleRepo(t)
-	reviewGit(t, repo, "checkout", "-q", "main")
+	gitIn(t, repo, "checkout", "-q", "main")
 	writeFile(t, filepath.Join(repo, tandem.ReviewPlanFile), reviewPlan)
-	reviewGit(t, repo, "add", "-A")
-	reviewGit(t, repo, "commit", "-q", "-m", "the review plan")
-	reviewGit(t, repo, "checkout", "-q", "-b", "review-update")
+	gitIn(t, repo, "add", "-A")
+	gitIn(t, repo, "commit", "-q", "-m", "the review plan")
+	gitIn(t, repo, "checkout", "-q", "-b", "review-update")
 	page := filepath.Join(repo, "frontend", "app", "page.js")
 	b, _ := os.ReadFile(page)
 	os.WriteFile(page, []byte(strings.Replace(string(b), "<h1>Articles</h1>", "<h1>Articles, changed after the approvals</h1>", 1)), 0o644)
-	reviewGit(t, repo, "commit", "-q", "-am", "a change after the approvals")
-	reviewGit(t, repo, "checkout", "-q", "main")
+	gitIn(t, repo, "commit", "-q", "-am", "a change after the approvals")
+	gitIn(t, repo, "checkout", "-q", "main")
 
 	dir := t.TempDir()
 	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
@@ -116,16 +115,6 @@ review:
 	s.api = "http://" + s.api
 	s.start()
 	return r
-}
-
-func reviewGit(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %v: %v %s", args, err, out)
-	}
 }
 
 func (r *reviewServer) url(host, pathQuery string) string {
