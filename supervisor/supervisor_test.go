@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -419,5 +420,39 @@ func TestMaskHidesSecretsInOutputAndLogs(t *testing.T) {
 		if !strings.Contains(text, "key is [secret]") {
 			t.Errorf("the %s lacks the masked line:\n%s", what, text)
 		}
+	}
+}
+
+// A service that has not opened its ports yet is still starting: probing its
+// healthcheck every eagerProbe then only takes CPU from its start (Django's
+// healthcheck is a Python process). It is probed once a second at most
+// until they open.
+func TestHealthcheckWaitsForThePortToOpen(t *testing.T) {
+	j := journal(filepath.Join(t.TempDir(), "journal"))
+	api := sh("api", `sleep 3.5; echo listening >> "$J"; exec /usr/bin/python3 -m http.server 8000 --bind 0.0.0.0`, j)
+	api.Ports = []int{8000}
+	api.Healthcheck = &tandem.Healthcheck{
+		Test:     []string{"CMD-SHELL", `echo probe@$(date +%s.%N) >> "$J"; /usr/bin/python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8000/", timeout=2)'`},
+		Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 3,
+	}
+	if _, out, err := run(t, api); err != nil {
+		t.Fatalf("%v\n%s", err, out.text())
+	}
+	lines := j.lines(t)
+	opened := slices.Index(lines, "listening")
+	if opened < 1 || !strings.HasPrefix(lines[len(lines)-1], "probe@") {
+		t.Fatalf("journal: %v", lines)
+	}
+	var last float64
+	for i, l := range lines[:opened] {
+		at, err := strconv.ParseFloat(strings.TrimPrefix(l, "probe@"), 64)
+		if err != nil {
+			t.Fatalf("journal line %q: %v", l, err)
+		}
+		// Load only makes the gaps longer.
+		if i > 0 && at-last < 0.9 {
+			t.Errorf("probed again %.2fs after the last probe, the port still closed: %v", at-last, lines)
+		}
+		last = at
 	}
 }
