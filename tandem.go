@@ -177,6 +177,17 @@ func (s *Service) Argv() []string {
 	return append(argv, s.Command...)
 }
 
+// IsPostgresImage reports whether image is the official postgres image
+// ("postgres:16", "docker.io/library/postgres@sha256:..."): the database
+// server whose data directory runtimes snapshot and restore.
+func IsPostgresImage(image string) bool {
+	name, _, _ := strings.Cut(image, "@")
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(name, "docker.io/"), "library/") == "postgres"
+}
+
 // Env returns the service environment as sorted KEY=VALUE pairs.
 func (s *Service) Env() []string {
 	env := make([]string, 0, len(s.Environment))

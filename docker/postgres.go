@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/moby/moby/client"
 
 	"github.com/tandem-dev/tandem"
-	"github.com/tandem-dev/tandem/internal/fsutil"
 	"github.com/tandem-dev/tandem/internal/snapshots"
 )
 
@@ -22,11 +19,7 @@ func isPostgres(svc *tandem.Service) bool {
 	if svc.DockerBuild != nil || svc.Image == "" {
 		return false
 	}
-	name, _, _ := strings.Cut(svc.Image, "@")
-	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
-		name = name[:i]
-	}
-	return strings.TrimPrefix(strings.TrimPrefix(name, "docker.io/"), "library/") == "postgres"
+	return tandem.IsPostgresImage(svc.Image)
 }
 
 // pgdata is where the server keeps its data in the container: PGDATA of
@@ -71,29 +64,18 @@ func (s *Sandbox) restore(ctx context.Context, svc *tandem.Service, out io.Write
 	if id == "" {
 		return nil
 	}
-	src, err := s.rt.snapshots().Path(id)
-	if err != nil {
+	if _, err := s.rt.snapshots().Path(id); err != nil {
 		return err
-	}
-	if !isFile(filepath.Join(src, "PG_VERSION")) {
-		return tandem.Errorf(tandem.ENOTFOUND, "snapshot %s is gone", id)
 	}
 	dst, err := s.pgDataHost(ctx, svc)
 	if err != nil {
 		return err
 	}
-	if isFile(filepath.Join(dst, "PG_VERSION")) {
-		return nil
+	copied, err := s.rt.snapshots().RestorePostgres(id, dst)
+	if copied {
+		fmt.Fprintf(out, "tandem: %s starts from snapshot %s\n", svc.Name, id)
 	}
-	fmt.Fprintf(out, "tandem: %s starts from snapshot %s\n", svc.Name, id)
-	if err := os.RemoveAll(dst); err != nil {
-		return err
-	}
-	if err := fsutil.CopyTree(src, dst, fsutil.Options{}); err != nil {
-		os.RemoveAll(dst)
-		return err
-	}
-	return nil
+	return err
 }
 
 // Snapshot copies the data of a postgres service that is not running into
@@ -109,26 +91,7 @@ func (s *Sandbox) Snapshot(ctx context.Context, svc *tandem.Service) (string, er
 	if err != nil {
 		return "", err
 	}
-	if isFile(filepath.Join(src, "postmaster.pid")) {
-		return "", tandem.Errorf(tandem.ECONFLICT, "service %s: its server did not stop cleanly: start and stop it before taking a snapshot", svc.Name)
-	}
-	if !isFile(filepath.Join(src, "PG_VERSION")) {
-		return "", tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot", svc.Name)
-	}
-	id, dst, err := s.rt.snapshots().New()
-	if err != nil {
-		return "", err
-	}
-	if err := fsutil.CopyTree(src, dst, fsutil.Options{}); err != nil {
-		os.RemoveAll(dst)
-		return "", err
-	}
-	return id, nil
-}
-
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
+	return s.rt.snapshots().TakePostgres(svc.Name, src)
 }
 
 func (r *Runtime) snapshots() snapshots.Store {

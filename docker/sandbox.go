@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/internal/netns"
+	"github.com/tandem-dev/tandem/internal/running"
 )
 
 // Sandbox is one stack instance: the holder container whose network
@@ -44,9 +44,7 @@ type Sandbox struct {
 	ports  map[int]netip.AddrPort // published ports, when it cannot
 	dialer net.Dialer
 
-	mu     sync.Mutex
-	closed bool
-	procs  map[string]*proc // running service containers, by service
+	procs running.Set[*proc] // running service containers, by service
 }
 
 var _ tandem.Sandbox = (*Sandbox)(nil)
@@ -56,7 +54,7 @@ func newSandbox(ctx context.Context, r *Runtime, spec tandem.SandboxSpec) (_ *Sa
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{rt: r, cli: cli, spec: spec, procs: map[string]*proc{}}
+	s := &Sandbox{rt: r, cli: cli, spec: spec}
 	if s.data, err = filepath.Abs(spec.DataDir); err != nil {
 		return nil, err
 	}
@@ -198,7 +196,7 @@ func localEngine(r *Runtime) bool {
 // DialContext connects to "service:port" inside the instance: through its
 // namespace, or through the port the holder published.
 func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	network, target, port, err := netns.Target(network, addr, s.spec.Name, s.knows)
+	network, target, port, err := netns.Target(network, addr, s.spec.Name, netns.Knows(s.spec.Services, "localhost", "127.0.0.1"))
 	if err != nil {
 		return nil, err
 	}
@@ -213,31 +211,12 @@ func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Co
 	return s.dialer.DialContext(ctx, network, ap.String())
 }
 
-func (s *Sandbox) knows(host string) bool {
-	if host == "localhost" || host == "127.0.0.1" {
-		return true
-	}
-	for _, name := range s.spec.Services {
-		if name == host {
-			return true
-		}
-	}
-	return false
-}
-
 // Close removes every container of the instance, the holder last.
 func (s *Sandbox) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	procs, first := s.procs.Close()
+	if !first {
 		return nil
 	}
-	s.closed = true
-	procs := make([]*proc, 0, len(s.procs))
-	for _, p := range s.procs {
-		procs = append(procs, p)
-	}
-	s.mu.Unlock()
 	ctx := context.Background()
 	for _, p := range procs {
 		p.Stop(ctx, 0)
@@ -249,36 +228,10 @@ func (s *Sandbox) Close() error {
 	return err
 }
 
-// track records a running service container; a closed sandbox refuses it.
-func (s *Sandbox) track(service string, p *proc) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
-	}
-	s.procs[service] = p
-	return nil
-}
-
-func (s *Sandbox) untrack(service string, p *proc) {
-	s.mu.Lock()
-	if s.procs[service] == p {
-		delete(s.procs, service)
-	}
-	s.mu.Unlock()
-}
-
-func (s *Sandbox) running(service string) *proc {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.procs[service]
-}
-
-func (s *Sandbox) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
+func (s *Sandbox) track(service string, p *proc) error { return s.procs.Track(s.spec.Name, service, p) }
+func (s *Sandbox) untrack(service string, p *proc)     { s.procs.Untrack(service, p) }
+func (s *Sandbox) running(service string) *proc        { return s.procs.Get(service) }
+func (s *Sandbox) isClosed() bool                      { return s.procs.Closed() }
 
 // Netns opens the instance's network namespace, for processes that run
 // beside its containers (the mixed runtime). EUNSUPPORTED where tandem

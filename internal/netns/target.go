@@ -2,6 +2,7 @@ package netns
 
 import (
 	"net"
+	"slices"
 
 	"github.com/tandem-dev/tandem"
 )
@@ -21,4 +22,13 @@ func Target(network, addr, instance string, knows func(host string) bool) (dialN
 		network = "tcp4"
 	}
 	return network, net.JoinHostPort("127.0.0.1", port), port, nil
+}
+
+// Knows is the knows of Target for an instance of services: its service
+// names, and also (a runtime whose services share loopback adds
+// "localhost").
+func Knows(services []string, also ...string) func(host string) bool {
+	return func(host string) bool {
+		return slices.Contains(services, host) || slices.Contains(also, host)
+	}
 }

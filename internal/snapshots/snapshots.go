@@ -13,12 +13,13 @@ import (
 	"strings"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/fsutil"
 )
 
 // DefaultDir keeps snapshots when the caller names no directory.
 const DefaultDir = "/var/lib/tandem/snapshots"
 
-var idPattern = regexp.MustCompile(`^(pg|dk)-[0-9a-f]{32}$`)
+var idPattern = regexp.MustCompile(`^(pg|dk|k8)-[0-9a-f]{32}$`)
 
 // Store is one runtime's snapshots in Dir.
 type Store struct {
@@ -74,4 +75,54 @@ func PathIn(dir, id string) string {
 		return ""
 	}
 	return filepath.Join(dir, id)
+}
+
+// TakePostgres keeps a copy of service's PostgreSQL data directory src, on
+// this machine, whose server is not running, and returns its id: the
+// docker and kubernetes runtimes keep their databases' data in the
+// instance's directory, and snapshot it alike.
+func (s Store) TakePostgres(service, src string) (string, error) {
+	if isFile(filepath.Join(src, "postmaster.pid")) {
+		return "", tandem.Errorf(tandem.ECONFLICT, "service %s: its server did not stop cleanly: start and stop it before taking a snapshot", service)
+	}
+	if !isFile(filepath.Join(src, "PG_VERSION")) {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot", service)
+	}
+	id, dst, err := s.New()
+	if err != nil {
+		return "", err
+	}
+	if err := fsutil.CopyTree(src, dst, fsutil.Options{}); err != nil {
+		os.RemoveAll(dst)
+		return "", err
+	}
+	return id, nil
+}
+
+// RestorePostgres gives the data directory dst a copy of snapshot id, owners
+// kept, unless dst holds a database already; it says whether it copied.
+func (s Store) RestorePostgres(id, dst string) (bool, error) {
+	src, err := s.Path(id)
+	if err != nil {
+		return false, err
+	}
+	if !isFile(filepath.Join(src, "PG_VERSION")) {
+		return false, tandem.Errorf(tandem.ENOTFOUND, "snapshot %s is gone", id)
+	}
+	if isFile(filepath.Join(dst, "PG_VERSION")) {
+		return false, nil
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return false, err
+	}
+	if err := fsutil.CopyTree(src, dst, fsutil.Options{}); err != nil {
+		os.RemoveAll(dst)
+		return false, err
+	}
+	return true, nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
