@@ -4,8 +4,9 @@ GO      ?= go
 SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 LISTEN  ?= :8080
 EXAMPLE ?= examples/django-nextjs/docker-compose.yml
+TAGS    ?=
 
-.PHONY: help deps build example test test-forge test-docker stress vet fuzz bench-up bench-gateway bench-previews h2spec clean
+.PHONY: help deps build example test test-forge test-docker test-k8s stress vet fuzz bench-up bench-gateway bench-previews h2spec clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -13,8 +14,8 @@ help: ## list the targets
 deps: ## install what the example and the tests need (Debian packages)
 	@scripts/install-deps
 
-build: ## build bin/tandem
-	$(GO) build -o bin/tandem ./cmd/tandem
+build: ## build bin/tandem (TAGS=kubernetes adds the kubernetes runtime)
+	$(GO) build -tags "$(TAGS)" -o bin/tandem ./cmd/tandem
 
 example: deps build ## run the example stack behind the gateway on $(LISTEN) (Ctrl-C stops it)
 	$(SUDO) bin/tandem up -f $(EXAMPLE) --listen $(LISTEN)
@@ -37,12 +38,23 @@ test-docker: deps ## the docker runtime's tests against a real Docker Engine (st
 	if [ -s $(DOCKERD_PID) ]; then echo "stopping the dockerd started for the tests"; $(SUDO) kill $$(cat $(DOCKERD_PID)); rm -f $(DOCKERD_PID); fi; \
 	exit $$status
 
+test-k8s: deps ## the kubernetes runtime's tests against a real single-node cluster (scripts/k8s-cluster, built once into /var/cache/tandem-ci)
+	@rm -f $(DOCKERD_PID); status=0; \
+	TANDEM_DOCKERD_PIDFILE=$(DOCKERD_PID) scripts/docker-up && $(SUDO) scripts/test-images && \
+	kc=$$($(SUDO) env GO=$(GO) scripts/k8s-cluster start) && $(SUDO) scripts/k8s-cluster images local/busybox postgres:16 && \
+	$(SUDO) env TANDEM_KUBECONFIG=$$kc $(GO) test -count=1 -timeout 20m -tags kubernetes ./kube/ && \
+	$(SUDO) env TANDEM_KUBECONFIG=$$kc $(GO) test -count=1 -timeout 20m -tags kubernetes -run 'Kubernetes' ./cmd/tandem/ || status=$$?; \
+	$(SUDO) scripts/k8s-cluster stop; \
+	if [ -s $(DOCKERD_PID) ]; then echo "stopping the dockerd started for the tests"; $(SUDO) kill $$(cat $(DOCKERD_PID)); rm -f $(DOCKERD_PID); fi; \
+	exit $$status
+
 stress: deps vet ## run the whole suite STRESS_RUNS times (5) in a row while stress-ng loads every core
 	$(SUDO) env GO=$(GO) scripts/stress
 
 vet: ## gofmt, go vet, and builds of cmd/tandem for macOS and Windows
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags kubernetes ./cmd/tandem/
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/tandem
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/tandem
 

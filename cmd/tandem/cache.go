@@ -59,6 +59,10 @@ func (c *serveConfig) caches() *preview.Caches {
 	switch servedRuntime(c) {
 	case runtimeDocker:
 		rt = &docker.Runtime{SnapshotDir: snaps}
+	case runtimeKubernetes:
+		if k, err := kubeRuntime(snaps, nil); err == nil {
+			rt = k
+		}
 	case "mixed":
 		rt = mixed.New(rt.(*process.Runtime), &docker.Runtime{SnapshotDir: snaps})
 	}
@@ -88,7 +92,7 @@ func servedRuntime(c *serveConfig) string {
 	}
 	b, _ := os.ReadFile(runtimeRecord(c))
 	switch name := strings.TrimSpace(string(b)); name {
-	case runtimeProcess, runtimeDocker, "mixed":
+	case runtimeProcess, runtimeDocker, runtimeKubernetes, "mixed":
 		return name
 	}
 	return runtimeProcess

@@ -20,13 +20,18 @@ const (
 	runtimeAuto    = "auto"
 	runtimeProcess = "process"
 	runtimeDocker  = "docker"
+	// runtimeKubernetes runs each instance in a namespace of a cluster
+	// (package kube); its kubeconfig is $KUBECONFIG's, or tandem.yaml's
+	// kubernetes: for tandem serve. Only in a tandem built with -tags
+	// kubernetes (runtime_kube.go).
+	runtimeKubernetes = "kubernetes"
 )
 
 // registerRuntime adds --runtime to cmd.
 func registerRuntime(cmd *cobra.Command, name *string) {
 	cmd.Flags().StringVar(name, "runtime", runtimeAuto,
 		"how services run: process (local programs in Linux namespaces), docker (containers of the Docker Engine), "+
-			"or auto (process on Linux with root, image services beside them as containers; docker elsewhere)")
+			"kubernetes (pods of the cluster $KUBECONFIG names), or auto (process on Linux with root, image services beside them as containers; docker elsewhere)")
 }
 
 // pickRuntime is the one place that turns a runtime's name into the
@@ -43,9 +48,11 @@ func pickRuntime(ctx context.Context, name string, services []*tandem.Service, s
 		return proc, nil
 	case runtimeDocker:
 		return dock, nil
+	case runtimeKubernetes:
+		return kubeRuntime(snapshots, nil)
 	case runtimeAuto, "":
 	default:
-		return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker or auto", name)
+		return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker, kubernetes or auto", name)
 	}
 	if perr := proc.Available(ctx); perr != nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -93,6 +100,9 @@ func previewRuntime(ctx context.Context, name, snapshots string) (tandem.Runtime
 // should say so when it starts, not at the first pull request.
 func serveRuntime(ctx context.Context, cfg *serveConfig) (tandem.Runtime, error) {
 	rt, err := previewRuntime(ctx, cfg.Runtime, snapshotStore(cfg))
+	if cfg.Runtime == runtimeKubernetes {
+		rt, err = kubeRuntime(snapshotStore(cfg), cfg.Kubernetes)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -112,10 +122,12 @@ func checkRuntime(name string) (tandem.Runtime, error) {
 		return process.New(), nil
 	case runtimeDocker:
 		return docker.New(), nil
+	case runtimeKubernetes:
+		return kubeRuntime("", nil)
 	case runtimeAuto, "":
 		return mixed.New(process.New(), docker.New()), nil
 	}
-	return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker or auto", name)
+	return nil, tandem.Errorf(tandem.EINVALID, "runtime %q: choose process, docker, kubernetes or auto", name)
 }
 
 // checkStack is check.Stack for the services as rt runs them: what the
@@ -132,6 +144,9 @@ func checkStack(st *tandem.Stack, rt tandem.Runtime) []tandem.Problem {
 
 // inContainer reports whether rt runs svc as a container.
 func inContainer(rt tandem.Runtime, svc *tandem.Service) bool {
+	if rt.Name() == runtimeKubernetes {
+		return true
+	}
 	switch rt := rt.(type) {
 	case *docker.Runtime:
 		return true

@@ -122,6 +122,17 @@ repos:
 	return s
 }
 
+// configuredServer is a server, not started yet, whose tandem.yaml is its
+// data directory, domain, listen and api lines, then rest (runtime:,
+// repos:...).
+func configuredServer(t *testing.T, rest string) *server {
+	dir := t.TempDir()
+	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	writeFile(t, filepath.Join(dir, "tandem.yaml"), fmt.Sprintf("data: data\ndomain: previews.example.com\nlisten: %s\napi: %s\n", s.gateway, s.api)+rest)
+	s.api = "http://" + s.api
+	return s
+}
+
 func (s *server) start() {
 	if s.proc == nil {
 		s.shareBuilds()

@@ -45,7 +45,8 @@ type serveConfig struct {
 	Dashboard      *dashConfig   `yaml:"dashboard"`
 	SleepAfter     idleTime      `yaml:"sleep_after"` // servewake.go
 	Cache          *cacheConfig  `yaml:"cache"`       // cache.go
-	Runtime        string        `yaml:"runtime"`     // process, docker or auto (runtime.go)
+	Runtime        string        `yaml:"runtime"`     // process, docker, kubernetes or auto (runtime.go)
+	Kubernetes     *kubeConfig   `yaml:"kubernetes"`  // for runtime: kubernetes
 
 	file    string
 	root    yaml.Node
@@ -194,10 +195,18 @@ func (c *serveConfig) checkRuntime(fail failFunc) {
 	switch c.Runtime {
 	case "":
 		c.Runtime = runtimeAuto
-	case runtimeAuto, runtimeProcess, runtimeDocker:
+	case runtimeAuto, runtimeProcess, runtimeDocker, runtimeKubernetes:
 	default:
-		fail(c.line("runtime"), "runtime %q: choose process, docker or auto", c.Runtime)
+		fail(c.line("runtime"), "runtime %q: choose process, docker, kubernetes or auto", c.Runtime)
 	}
+}
+
+// kubeConfig is tandem.yaml's kubernetes: the cluster runtime: kubernetes
+// runs previews on. Both empty: in-cluster configuration when tandem runs
+// in a pod, else $KUBECONFIG or ~/.kube/config.
+type kubeConfig struct {
+	Kubeconfig string `yaml:"kubeconfig"` // a kubeconfig file
+	Context    string `yaml:"context"`    // its context; "" for its current one
 }
 
 // checkSite checks what previews are served as.

@@ -92,20 +92,14 @@ func TestServeDockerPreviewOfCIImages(t *testing.T) {
 	ciImage(t, filepath.Join(src, "api"), registry+"/api:"+sha)
 	ciImage(t, filepath.Join(src, "web"), registry+"/web:"+sha)
 
-	dir := t.TempDir()
-	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	writeFile(t, filepath.Join(dir, "tandem.yaml"), fmt.Sprintf(`data: data
-domain: previews.example.com
-listen: %s
-api: %s
-runtime: docker
+	s := configuredServer(t, fmt.Sprintf(`runtime: docker
 repos:
   - name: shop
     url: %s
     compose: compose.yml
     access: public
-`, s.gateway, s.api, repo))
-	s.api = "http://" + s.api
+`, repo))
+	dir := s.dir
 	t.Cleanup(func() {
 		for _, o := range dockerObjectsUnder(t, dir) {
 			kind, id, _ := strings.Cut(o, " ")

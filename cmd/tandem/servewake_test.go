@@ -61,20 +61,13 @@ func TestServeWake(t *testing.T) {
 	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "notes"}} {
 		gitIn(t, repo, args...)
 	}
-	dir := t.TempDir()
-	s := &server{t: t, dir: dir, gateway: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	writeFile(t, filepath.Join(dir, "tandem.yaml"), fmt.Sprintf(`data: data
-domain: previews.example.com
-listen: %s
-api: %s
-repos:
+	s := configuredServer(t, fmt.Sprintf(`repos:
   - name: notes
     url: %s
     compose: compose.yml
     access: public
     sleep_after: 2s
-`, s.gateway, s.api, repo))
-	s.api = "http://" + s.api
+`, repo))
 	s.start()
 
 	if code, out := s.cli("create", "nap", "--repo", "notes"); code != 0 {
@@ -95,7 +88,7 @@ repos:
 		return ""
 	}
 	eventually(t, "nap to sleep", time.Minute, asleep)
-	if ps := processesUnder(filepath.Join(dir, "data", "previews", "nap")); len(ps) > 0 {
+	if ps := processesUnder(filepath.Join(s.dir, "data", "previews", "nap")); len(ps) > 0 {
 		t.Errorf("processes of a sleeping preview run: %v", ps)
 	}
 	if code, out := s.cli("list"); code != 0 || !strings.Contains(out, "ready (asleep)") {
@@ -116,7 +109,7 @@ repos:
 		return ""
 	})
 	t.Logf("a browser's wake to the preview's page: %s", time.Since(began).Round(time.Millisecond))
-	if len(processesUnder(filepath.Join(dir, "data", "previews", "nap"))) == 0 {
+	if len(processesUnder(filepath.Join(s.dir, "data", "previews", "nap"))) == 0 {
 		t.Error("no process of the woken preview")
 	}
 

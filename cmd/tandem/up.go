@@ -104,8 +104,9 @@ func (c *upCmd) run(ctx context.Context) error {
 		return available
 	}
 	// x-tandem.build prepares a service to run from source; the engine
-	// builds a container's image from its Dockerfile as it starts.
-	c.noBuild = c.noBuild || rt.Name() == runtimeDocker
+	// builds a container's image from its Dockerfile as it starts, and a
+	// cluster runs images CI built.
+	c.noBuild = c.noBuild || rt.Name() == runtimeDocker || rt.Name() == runtimeKubernetes
 	// Logs and databases of the stack are the user's alone.
 	for _, dir := range []string{dataDir, filepath.Join(dataDir, "logs")} {
 		if err := privateDir(dir); err != nil {

@@ -1,0 +1,18 @@
+//go:build kubernetes
+
+package main
+
+import (
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/kube"
+)
+
+// kubeRuntime is the kubernetes runtime, on the cluster cfg names ($KUBECONFIG
+// or in-cluster configuration when nil).
+func kubeRuntime(snapshots string, cfg *kubeConfig) (tandem.Runtime, error) {
+	rt := &kube.Runtime{SnapshotDir: snapshots}
+	if cfg != nil {
+		rt.Kubeconfig, rt.Context = cfg.Kubeconfig, cfg.Context
+	}
+	return rt, nil
+}

@@ -1,0 +1,189 @@
+//go:build kubernetes
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// needKube returns the kubeconfig of the cluster the kubernetes runtime's
+// tests run on (make test-k8s starts one), skipping the test without one.
+func needKube(t *testing.T) string {
+	t.Helper()
+	kc := os.Getenv("TANDEM_KUBECONFIG")
+	if kc == "" {
+		t.Skip("no cluster: TANDEM_KUBECONFIG is not set (make test-k8s starts one)")
+	}
+	return kc
+}
+
+// tandemNamespaces lists the cluster's namespaces tandem made.
+func tandemNamespaces(t *testing.T, core corev1client.CoreV1Interface) []string {
+	t.Helper()
+	list, err := core.Namespaces().List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=tandem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ns := range list.Items {
+		if ns.DeletionTimestamp == nil {
+			names = append(names, ns.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// tandem serve with runtime: kubernetes serves the preview article's
+// preview file as two previews, each a namespace of a real cluster with its
+// own database, at their hosts, with the routes and Host semantics of
+// tandem up. CI's images (tagged with the commit) are in the cluster as a
+// push to its registry would put them. A server killed with SIGKILL and
+// started again serves both again with nothing duplicated; destroy removes
+// the preview's namespace.
+func TestServeKubernetesPreviewsOfCIImages(t *testing.T) {
+	kc := needKube(t)
+	needDocker(t, "local/busybox", "postgres:16")
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const registry = "registry.example.test/shop"
+	repo := filepath.Join(t.TempDir(), "shop")
+	writeFile(t, filepath.Join(repo, "compose.yml"), fmt.Sprintf(previewFile, registry, "${GIT_SHA}"))
+	sha := commitAll(t, repo)
+	src := filepath.Dir(dockerStack(t))
+	for _, svc := range []string{"api", "web"} {
+		ref := registry + "/" + svc + ":" + sha
+		for _, args := range [][]string{
+			{"docker", "build", "-q", "--build-arg", "GREETING=built by CI", "-t", ref, filepath.Join(src, svc)},
+			{filepath.Join(repoRoot(t), "scripts", "k8s-cluster"), "images", ref},
+			{"docker", "rmi", ref},
+		} {
+			if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+
+	s := configuredServer(t, fmt.Sprintf(`runtime: kubernetes
+kubernetes:
+  kubeconfig: %s
+repos:
+  - name: shop
+    url: %s
+    compose: compose.yml
+    access: public
+`, kc, repo))
+	before := tandemNamespaces(t, core)
+	s.start()
+	if !strings.Contains(s.proc.out.String(), "previews run on the kubernetes runtime") {
+		t.Errorf("tandem serve does not say it runs previews on the kubernetes runtime:\n%s", s.proc.out.String())
+	}
+
+	var wg sync.WaitGroup
+	for _, name := range []string{"pr-1", "pr-2"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			began := time.Now()
+			if code, out := s.cli("create", name, "--repo", "shop"); code != 0 || !strings.Contains(out, name+" is ready in") {
+				t.Errorf("create %s: %d\n%s", name, code, out)
+				return
+			}
+			t.Logf("%s was ready in %s", name, time.Since(began).Round(time.Millisecond))
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	answers := func(name string) {
+		t.Helper()
+		if r := s.get(name, "/", nil); r.status != 200 || strings.TrimSpace(r.body) != "built by CI" {
+			t.Errorf("%s: GET / = %d %q, want the page of CI's web image", name, r.status, r.body)
+		}
+		if r := s.get(name, "/api/cgi-bin/host", nil); r.status != 200 || strings.TrimSpace(r.body) != "host="+name+".previews.example.com" {
+			t.Errorf("%s: the API saw %d %q through the gateway, want the preview's host", name, r.status, r.body)
+		}
+		if r := s.get(name, "/cgi-bin/ssr", nil); !strings.Contains(r.body, "host=api:8000") {
+			t.Errorf("%s: web's server-side call: %q, want api to see Host api:8000", name, r.body)
+		}
+	}
+	answers("pr-1")
+	answers("pr-2")
+	made := tandemNamespaces(t, core)
+	if len(made) != len(before)+2 {
+		t.Fatalf("namespaces %v, before %v: want one more per preview", made, before)
+	}
+	// Each preview's names are its own: db in pr-1's namespace is pr-1's
+	// database. (The bridge CNI does not enforce NetworkPolicies, so the
+	// test cannot show that pr-1 fails to reach pr-2's database by address.)
+	dbs := map[string]bool{}
+	for _, ns := range made {
+		if slices.Contains(before, ns) {
+			continue
+		}
+		pods, err := core.Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "dev.tandem/service=db"})
+		if err != nil || len(pods.Items) != 1 {
+			t.Fatalf("db pods of %s: %v %d", ns, err, len(pods.Items))
+		}
+		dbs[pods.Items[0].Status.PodIP] = true
+		eps, err := core.Services(ns).Get(context.Background(), "db", metav1.GetOptions{})
+		if err != nil || eps.Spec.ClusterIP != "None" {
+			t.Errorf("the db Service of %s: %v", ns, err)
+		}
+	}
+	if len(dbs) != 2 {
+		t.Errorf("two previews share a database: %v", dbs)
+	}
+
+	// kill -9: the next server makes each instance again and serves both,
+	// with no namespace duplicated or left behind.
+	s.proc.cmd.Process.Kill()
+	<-s.proc.done
+	s.start()
+	for _, name := range []string{"pr-1", "pr-2"} {
+		eventually(t, name+" to serve again", 3*time.Minute, func() string {
+			if r := s.get(name, "/", nil); r.status != 200 {
+				return fmt.Sprintf("%d %.200s", r.status, r.body)
+			}
+			return ""
+		})
+		answers(name)
+	}
+	if after := tandemNamespaces(t, core); !slices.Equal(after, made) {
+		t.Errorf("namespaces after the restart: %v, want %v", after, made)
+	}
+
+	if code, out := s.cli("destroy", "pr-1"); code != 0 || !strings.Contains(out, "pr-1 destroyed") {
+		t.Fatalf("destroy: %d %s", code, out)
+	}
+	if left := tandemNamespaces(t, core); len(left) != len(made)-1 {
+		t.Errorf("after destroy: %v (was %v)", left, made)
+	}
+	if r := s.get("pr-1", "/", nil); r.status != 404 {
+		t.Errorf("a destroyed preview answered %d", r.status)
+	}
+	answers("pr-2")
+	if code, out := s.cli("destroy", "pr-2"); code != 0 {
+		t.Errorf("destroy pr-2: %d %s", code, out)
+	}
+}

@@ -1,0 +1,169 @@
+package kube
+
+import (
+	"path"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// namespace is the instance's namespace, labelled so that what a killed
+// tandem left can be found.
+func (s *Sandbox) namespace() *corev1ac.NamespaceApplyConfiguration {
+	return corev1ac.Namespace(s.ns).WithLabels(s.labels("", ""))
+}
+
+// labels mark an object as the instance's; service and role as a pod's.
+func (s *Sandbox) labels(service, role string) map[string]string {
+	l := map[string]string{
+		labelManaged:  "tandem",
+		labelInstance: labelSafe(s.spec.Name, 63),
+		labelData:     dataDigest(s.data),
+	}
+	if service != "" {
+		l[labelService] = service
+	}
+	if role != "" {
+		l[labelRole] = role
+	}
+	return l
+}
+
+// isolation lets the namespace's pods be reached only from pods of the
+// same namespace and of namespaces labelled as the gateway's: one preview
+// cannot reach another's database. It binds only where the cluster's
+// network plugin enforces NetworkPolicies.
+func (s *Sandbox) isolation() *networkingv1ac.NetworkPolicyApplyConfiguration {
+	return networkingv1ac.NetworkPolicy("isolate", s.ns).
+		WithLabels(s.labels("", "")).
+		WithSpec(networkingv1ac.NetworkPolicySpec().
+			WithPodSelector(metav1ac.LabelSelector()).
+			WithPolicyTypes(networkingv1.PolicyTypeIngress).
+			WithIngress(networkingv1ac.NetworkPolicyIngressRule().WithFrom(
+				networkingv1ac.NetworkPolicyPeer().WithPodSelector(metav1ac.LabelSelector()),
+				networkingv1ac.NetworkPolicyPeer().WithNamespaceSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{LabelGateway: "true"})),
+			)))
+}
+
+// service is the headless Service that gives svc's pod its Compose name:
+// the name resolves to the pod's address, on every port it listens on, as
+// soon as the pod has one (ready or not, as under Compose).
+func (s *Sandbox) service(svc *tandem.Service) *corev1ac.ServiceApplyConfiguration {
+	return corev1ac.Service(svc.Name, s.ns).
+		WithLabels(s.labels(svc.Name, "")).
+		WithSpec(corev1ac.ServiceSpec().
+			WithClusterIP(corev1.ClusterIPNone).
+			WithSelector(map[string]string{labelService: svc.Name, labelRole: "service"}).
+			WithPublishNotReadyAddresses(true))
+}
+
+// secretName holds svc's environment.
+func secretName(svc *tandem.Service) string { return "env-" + svc.Name }
+
+// environment is the Secret svc's pods read their environment from: the
+// values (generated secrets among them) are never in a pod's manifest.
+func (s *Sandbox) environment(svc *tandem.Service) *corev1ac.SecretApplyConfiguration {
+	return corev1ac.Secret(secretName(svc), s.ns).
+		WithLabels(s.labels(svc.Name, "")).
+		WithType(corev1.SecretTypeOpaque).
+		WithStringData(svc.Environment)
+}
+
+// pod is how svc runs: its image with Compose's entrypoint and command
+// (command and args, as Kubernetes names them), its environment from its
+// Secret, its limits, and its data volume. role "exec" is a one-off pod
+// running argv in svc's place, as docker compose run does.
+func (s *Sandbox) pod(name string, svc *tandem.Service, role string, argv []string) *corev1ac.PodApplyConfiguration {
+	c := corev1ac.Container().
+		WithName("main").
+		WithImage(svc.Image).
+		WithImagePullPolicy(s.rt.pullPolicy()).
+		WithEnvFrom(corev1ac.EnvFromSource().WithSecretRef(corev1ac.SecretEnvSource().WithName(secretName(svc)))).
+		WithSecurityContext(corev1ac.SecurityContext().WithAllowPrivilegeEscalation(false))
+	if role == "exec" {
+		c.WithCommand(argv...)
+	} else {
+		if svc.Entrypoint != nil {
+			c.WithCommand(svc.Entrypoint...)
+		}
+		if svc.Command != nil {
+			c.WithArgs(svc.Command...)
+		}
+	}
+	if svc.ImageWorkingDir != "" {
+		c.WithWorkingDir(svc.ImageWorkingDir)
+	}
+	if res := resources(svc.Limits); res != nil {
+		c.WithResources(res)
+	}
+	spec := corev1ac.PodSpec().
+		WithRestartPolicy(corev1.RestartPolicyNever).
+		WithEnableServiceLinks(false).
+		WithAutomountServiceAccountToken(false).
+		WithTerminationGracePeriodSeconds(graceSeconds(svc.StopGrace))
+	if sig := svc.StopSignal; role == "service" && sig != "" && sig != "SIGTERM" {
+		// Kubernetes sends SIGTERM unless told otherwise, and is told
+		// only for pods that name their OS.
+		c.WithLifecycle(corev1ac.Lifecycle().WithStopSignal(corev1.Signal(sig)))
+		spec.WithOS(corev1ac.PodOS().WithName(corev1.Linux))
+	}
+	if isPostgres(svc) {
+		c.WithVolumeMounts(corev1ac.VolumeMount().WithName("data").WithMountPath(pgdata(svc)))
+		spec.WithVolumes(corev1ac.Volume().WithName("data").
+			WithHostPath(corev1ac.HostPathVolumeSource().WithPath(s.pgDataHost(svc)).WithType(corev1.HostPathDirectoryOrCreate)))
+	}
+	spec.WithContainers(c)
+	return corev1ac.Pod(name, s.ns).WithLabels(s.labels(svc.Name, role)).WithSpec(spec)
+}
+
+func (r *Runtime) pullPolicy() corev1.PullPolicy {
+	if r.PullPolicy != "" {
+		return r.PullPolicy
+	}
+	return corev1.PullIfNotPresent
+}
+
+// graceSeconds is stop_grace_period in the whole seconds Kubernetes takes.
+func graceSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		d = tandem.DefaultStopGrace
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// resources are Compose's limits as the container's. pids_limit has no
+// per-pod setting: the kubelet's podPidsLimit bounds every pod alike.
+func resources(l tandem.Limits) *corev1ac.ResourceRequirementsApplyConfiguration {
+	list := corev1.ResourceList{}
+	if l.Memory > 0 {
+		list[corev1.ResourceMemory] = *resource.NewQuantity(l.Memory, resource.BinarySI)
+	}
+	if l.CPUs > 0 {
+		list[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64(l.CPUs*1000), resource.DecimalSI)
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return corev1ac.ResourceRequirements().WithLimits(list)
+}
+
+// isPostgres reports whether svc runs a postgres image as it is.
+func isPostgres(svc *tandem.Service) bool { return tandem.IsPostgresImage(svc.Image) }
+
+// pgdata is where the server keeps its data in the container.
+func pgdata(svc *tandem.Service) string {
+	if v := svc.Environment["PGDATA"]; v != "" {
+		return path.Clean(v)
+	}
+	return "/var/lib/postgresql/data"
+}
+
+var deleteNow = metav1.DeleteOptions{GracePeriodSeconds: new(int64)}

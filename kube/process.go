@@ -1,0 +1,218 @@
+package kube
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// proc is a service's pod.
+type proc struct {
+	s       *Sandbox
+	name    string // the pod's
+	service string
+	done    chan struct{} // closed once the pod has ended and is removed
+	err     error         // Wait's, once done
+}
+
+func (p *proc) ID() string { return p.s.ns + "/" + p.name }
+
+// Start applies svc's environment Secret and Service, then its pod, and
+// returns once its container runs (or has already ended). An image the
+// node cannot have, or a container that cannot be made, fails Start with
+// the reason Kubernetes gives.
+func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr io.Writer) (tandem.Process, error) {
+	if err := s.rt.Check(svc); err != nil {
+		return nil, err
+	}
+	if s.isClosed() {
+		return nil, tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
+	}
+	if err := s.applyService(ctx, svc); err != nil {
+		return nil, err
+	}
+	restored, err := s.restore(svc)
+	if err != nil {
+		return nil, err
+	}
+	if restored {
+		fmt.Fprintf(stdout, "tandem: %s starts from snapshot %s\n", svc.Name, s.spec.Restore[svc.Name])
+	}
+	p := &proc{s: s, name: svc.Name + "-" + suffix(), service: svc.Name, done: make(chan struct{})}
+	if err := s.track(svc.Name, p); err != nil {
+		return nil, err
+	}
+	if _, err := s.cs.Core.Pods(s.ns).Apply(ctx, s.pod(p.name, svc, "service", nil), applyOptions); err != nil {
+		s.untrack(svc.Name, p)
+		return nil, errorf("service %s: %w", svc.Name, err)
+	}
+	if err := s.awaitStart(ctx, p.name, svc); err != nil {
+		s.untrack(svc.Name, p)
+		s.deletePod(p.name, 0)
+		return nil, err
+	}
+	logs := s.follow(p.name, stdout)
+	go p.reap(logs, stderr)
+	return p, nil
+}
+
+var applyOptions = metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
+
+// applyService applies what every pod of svc reads: its environment's
+// Secret, and the Service that gives it its name.
+func (s *Sandbox) applyService(ctx context.Context, svc *tandem.Service) error {
+	if _, err := s.cs.Core.Secrets(s.ns).Apply(ctx, s.environment(svc), applyOptions); err != nil {
+		return errorf("service %s: its environment: %w", svc.Name, err)
+	}
+	if _, err := s.cs.Core.Services(s.ns).Apply(ctx, s.service(svc), applyOptions); err != nil {
+		return errorf("service %s: %w", svc.Name, err)
+	}
+	return nil
+}
+
+// suffix tells apart the pods one service has had.
+func suffix() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// cannotStart are the reasons a container waits for something that will
+// not come by itself.
+var cannotStart = map[string]bool{
+	"ErrImageNeverPull": true, "ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+}
+
+// awaitStart waits until pod name's container runs or has ended.
+func (s *Sandbox) awaitStart(ctx context.Context, name string, svc *tandem.Service) error {
+	for {
+		pod, changed := s.podState(name)
+		if pod != nil {
+			if pod.Status.Phase == corev1.PodFailed && len(pod.Status.ContainerStatuses) == 0 {
+				return errorf("service %s: pod %s failed: %s %s", svc.Name, name, pod.Status.Reason, pod.Status.Message)
+			}
+			for _, c := range pod.Status.ContainerStatuses {
+				switch {
+				case c.State.Running != nil, c.State.Terminated != nil:
+					return nil
+				case c.State.Waiting != nil && cannotStart[c.State.Waiting.Reason]:
+					return tandem.Errorf(tandem.ENOTFOUND, "service %s: image %s: %s: %s", svc.Name, svc.Image, c.State.Waiting.Reason, c.State.Waiting.Message)
+				}
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return errorf("service %s: its pod did not start: %w", svc.Name, ctx.Err())
+		}
+	}
+}
+
+// follow copies pod name's output to w until its container ends; the
+// channel is closed then.
+func (s *Sandbox) follow(name string, w io.Writer) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req := s.cs.Core.Pods(s.ns).GetLogs(name, &corev1.PodLogOptions{Container: "main", Follow: true})
+		r, err := req.Stream(context.Background())
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		io.Copy(w, r)
+	}()
+	return done
+}
+
+// ended returns how pod's container ended, and whether it has.
+func ended(pod *corev1.Pod) (*corev1.ContainerStateTerminated, bool) {
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.State.Terminated != nil {
+			return c.State.Terminated, true
+		}
+	}
+	return nil, pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// reap waits for the pod to end (or be deleted), records how, and removes
+// it: an ended pod has nothing more to give.
+func (p *proc) reap(logs <-chan struct{}, stderr io.Writer) {
+	s := p.s
+	for {
+		pod, changed := s.podState(p.name)
+		if pod == nil {
+			if _, err := s.cs.Core.Pods(s.ns).Get(context.Background(), p.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				p.err = &tandem.ExitError{Code: 137, Signal: "SIGKILL"}
+				break
+			}
+		} else if t, ok := ended(pod); ok {
+			p.err = exitError(t)
+			if t != nil && t.ExitCode != 0 && (t.Reason == "StartError" || t.Reason == "ContainerCannotRun") {
+				fmt.Fprintf(stderr, "tandem: %s could not start: %s\n", p.service, t.Message)
+			}
+			break
+		}
+		select {
+		case <-changed:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	select {
+	case <-logs:
+	case <-time.After(5 * time.Second):
+	}
+	s.deletePod(p.name, 0)
+	s.untrack(p.service, p)
+	close(p.done)
+}
+
+// deletePod deletes pod name, giving it grace to stop.
+func (s *Sandbox) deletePod(name string, grace time.Duration) error {
+	secs := int64(0)
+	if grace > 0 {
+		secs = max(1, int64((grace+time.Second-1)/time.Second))
+	}
+	err := s.cs.Core.Pods(s.ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Stop deletes the pod with grace: the kubelet sends the stop signal, and
+// kills the container once grace has passed.
+func (p *proc) Stop(ctx context.Context, grace time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	if err := p.s.deletePod(p.name, grace); err != nil {
+		return errorf("stop %s: %w", p.service, err)
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		p.s.deletePod(p.name, 0)
+		<-p.done
+		return p.err
+	}
+}
+
+// Wait returns once the pod has ended and is removed.
+func (p *proc) Wait() error {
+	<-p.done
+	return p.err
+}

@@ -1,0 +1,227 @@
+// Package kube is tandem's Kubernetes runtime: every stack instance is a
+// namespace of its own, every Compose service a Pod in it and a headless
+// Service named after it, so that "api:8000" and "db:5432" resolve inside
+// the instance as they do under Compose and Django sees Host: api:8000.
+// A NetworkPolicy lets a namespace's pods be reached only from that
+// namespace (and from namespaces labelled as tandem's gateway).
+//
+// Services run as Pods with restartPolicy Never, not as Deployments: the
+// supervisor applies Compose's restart policies and depends_on conditions
+// the same way on every runtime, and a Deployment would restart pods
+// behind its back. A service's environment is a Secret the Pod reads
+// (envFrom), never part of a manifest. Everything is applied with
+// server-side apply, field manager "tandem".
+//
+// Images run as written (image:), pulled as the cluster pulls them; build:
+// is not supported: CI builds and pushes the images, as the preview
+// article's pipeline does. Database data (postgres:*) lives in the
+// instance's data directory as a hostPath volume, so tandem runs on the
+// cluster's node (a single-node cluster); snapshots are copies of it, as
+// under the docker runtime.
+package kube
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/discovery"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/snapshots"
+)
+
+// Labels on everything the runtime makes.
+const (
+	labelManaged  = "app.kubernetes.io/managed-by" // "tandem"
+	labelInstance = "dev.tandem/instance"          // the instance's name, made label-safe
+	labelData     = "dev.tandem/data"              // a digest of the instance's data directory
+	labelService  = "dev.tandem/service"           // the Compose service a Pod runs
+	labelRole     = "dev.tandem/role"              // "service" or "exec"
+	// LabelGateway marks a namespace whose pods may reach every
+	// instance: where tandem serve runs when it runs in the cluster.
+	LabelGateway = "dev.tandem/gateway"
+
+	fieldManager = "tandem"
+)
+
+// Runtime runs stack instances on a Kubernetes cluster.
+type Runtime struct {
+	// Kubeconfig is the kubeconfig file to use. "": in-cluster
+	// configuration when tandem runs in a pod, else $KUBECONFIG or
+	// ~/.kube/config.
+	Kubeconfig string
+	// Context is the kubeconfig context; "" is its current one.
+	Context string
+	// SnapshotDir is where Snapshot keeps copies of databases.
+	SnapshotDir string
+	// PullPolicy is the pods' imagePullPolicy: IfNotPresent if empty.
+	PullPolicy corev1.PullPolicy
+	// Client, when set, is used instead of clients made from the
+	// configuration (tests).
+	Client *Clients
+
+	once   sync.Once
+	cs     *Clients
+	config *rest.Config
+	err    error
+}
+
+// Clients are the API groups the runtime uses. (Only these: the whole
+// clientset and its informers would double the size of tandem's binary.)
+type Clients struct {
+	Core       corev1client.CoreV1Interface
+	Networking networkingv1client.NetworkingV1Interface
+	Discovery  discovery.ServerVersionInterface
+}
+
+var _ tandem.Runtime = (*Runtime)(nil)
+
+// New returns the kubernetes runtime for the cluster kubeconfig names.
+func New(kubeconfig string) *Runtime { return &Runtime{Kubeconfig: kubeconfig} }
+
+func (*Runtime) Name() string { return "kubernetes" }
+
+// client connects once.
+func (r *Runtime) client() (*Clients, error) {
+	r.once.Do(func() {
+		if r.Client != nil {
+			r.cs = r.Client
+			return
+		}
+		r.config, r.err = r.restConfig()
+		if r.err != nil {
+			return
+		}
+		r.cs, r.err = newClients(r.config)
+	})
+	return r.cs, r.err
+}
+
+func newClients(c *rest.Config) (*Clients, error) {
+	core, err := corev1client.NewForConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	net, err := networkingv1client.NewForConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Clients{Core: core, Networking: net, Discovery: disc}, nil
+}
+
+func (r *Runtime) restConfig() (*rest.Config, error) {
+	if r.Kubeconfig == "" && os.Getenv("KUBECONFIG") == "" {
+		if c, err := rest.InClusterConfig(); err == nil {
+			return c, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if r.Kubeconfig != "" {
+		rules.ExplicitPath = r.Kubeconfig
+	}
+	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: r.Context}).ClientConfig()
+	if err != nil {
+		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "kubernetes: no cluster configuration (%v): set kubernetes.kubeconfig in tandem.yaml or KUBECONFIG", err)
+	}
+	c.UserAgent = "tandem"
+	return c, nil
+}
+
+// Available asks the API server for its version.
+func (r *Runtime) Available(ctx context.Context) error {
+	cs, err := r.client()
+	if err != nil {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "kubernetes: %v", err)
+	}
+	type result struct{ err error }
+	done := make(chan result, 1)
+	go func() {
+		_, err := cs.Discovery.ServerVersion()
+		done <- result{err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return tandem.Errorf(tandem.EUNAVAILABLE, "the kubernetes runtime needs a cluster, and its API server does not answer (%v): check the kubeconfig", res.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return tandem.Errorf(tandem.EUNAVAILABLE, "the kubernetes runtime needs a cluster, and its API server does not answer: %v", ctx.Err())
+	}
+}
+
+// Check reports whether svc can run on the cluster: an image to run, and
+// a name that is a DNS label, since it becomes the Service's.
+func (r *Runtime) Check(svc *tandem.Service) error {
+	if errs := validation.IsDNS1035Label(svc.Name); len(errs) > 0 {
+		return tandem.Errorf(tandem.EUNSUPPORTED, "service %q: the kubernetes runtime names a Service after it, and %s; rename the service", svc.Name, strings.Join(errs, "; "))
+	}
+	if svc.Image == "" {
+		return tandem.Errorf(tandem.EUNSUPPORTED, "service %q: the kubernetes runtime runs images and does not build them: build and push the image in CI and name it in image: (the preview article's ghcr.io/myorg/api:${GIT_SHA}), or use the process or docker runtime", svc.Name)
+	}
+	return nil
+}
+
+// NewSandbox makes the instance's namespace and its NetworkPolicy, after
+// removing what an earlier tandem left of an instance of that name.
+func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tandem.Sandbox, error) {
+	if spec.DataDir == "" {
+		return nil, tandem.Errorf(tandem.EINVALID, "sandbox %q: no data directory", spec.Name)
+	}
+	if err := r.Available(ctx); err != nil {
+		return nil, err
+	}
+	return newSandbox(ctx, r, spec)
+}
+
+// RemoveSnapshot deletes the copy snapshot id names.
+func (r *Runtime) RemoveSnapshot(_ context.Context, id string) error {
+	return r.snapshots().Remove(id)
+}
+
+func (r *Runtime) snapshots() snapshots.Store {
+	return snapshots.Store{Dir: r.SnapshotDir, Prefix: "k8", Runtime: "kubernetes"}
+}
+
+// namespaceName is an instance's namespace: unique per data directory, so
+// two projects' "local" instances never meet, and readable in kubectl.
+func namespaceName(spec tandem.SandboxSpec) string {
+	return "tandem-" + labelSafe(spec.Name, 40) + "-" + dataDigest(spec.DataDir)
+}
+
+func dataDigest(dir string) string {
+	h := sha256.Sum256([]byte(dir))
+	return hex.EncodeToString(h[:4])
+}
+
+var unsafeLabel = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// labelSafe makes s a DNS label of at most n characters.
+func labelSafe(s string, n int) string {
+	s = strings.Trim(unsafeLabel.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if len(s) > n {
+		s = strings.Trim(s[:n], "-")
+	}
+	if s == "" {
+		return "x"
+	}
+	return s
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf("kubernetes: "+format, args...) }
