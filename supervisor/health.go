@@ -14,11 +14,9 @@ import (
 	"github.com/tandem-dev/tandem"
 )
 
-// eagerProbe is the shortest wait between two probes of a service that is
-// not yet healthy: a preview is ready the moment it is, not up to an
-// interval later. A probe that took longer sets the wait to its own length,
-// so that probing takes at most half a core from the service's own start.
-const eagerProbe = 100 * time.Millisecond
+// eagerProbe is how often a starting service is probed until it is first
+// healthy: a preview is ready the moment it is, not up to an interval later.
+const eagerProbe = 250 * time.Millisecond
 
 // portPoll is how often a starting service's ports are tried, and
 // gateLimit the longest it goes unprobed while they stay closed.
@@ -73,9 +71,7 @@ func (u *unit) checkHealth(p tandem.Process, gen int) {
 		}
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		probed := time.Now()
 		err := u.sup.sandbox().Exec(ctx, u.svc, argv, &out, &out)
-		took := time.Since(probed)
 		cancel()
 
 		u.mu.Lock()
@@ -109,8 +105,6 @@ func (u *unit) checkHealth(p tandem.Process, gen int) {
 		}
 		if healthy {
 			wait, closed = interval, nil
-		} else {
-			wait = min(max(eagerProbe, took), interval)
 		}
 	}
 }
