@@ -75,7 +75,7 @@ services:
 	if code, out := run(t, "check", "-f", file, "--runtime", "process"); code != 1 || !strings.Contains(out, `cannot run image "redis:7"`) {
 		t.Errorf("--runtime process: exit %d\n%s", code, out)
 	}
-	if code, out := run(t, "check", "-f", file, "--runtime", "podman"); code == 0 || !strings.Contains(out, "choose process, docker or auto") {
+	if code, out := run(t, "check", "-f", file, "--runtime", "podman"); code == 0 || !strings.Contains(out, "choose process, docker, kubernetes or auto") {
 		t.Errorf("--runtime podman: exit %d\n%s", code, out)
 	}
 }
