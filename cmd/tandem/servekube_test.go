@@ -70,18 +70,22 @@ func TestServeKubernetesPreviewsOfCIImages(t *testing.T) {
 	writeFile(t, filepath.Join(repo, "compose.yml"), fmt.Sprintf(previewFile, registry, "${GIT_SHA}"))
 	sha := commitAll(t, repo)
 	src := filepath.Dir(dockerStack(t))
-	for _, svc := range []string{"api", "web"} {
-		ref := registry + "/" + svc + ":" + sha
-		for _, args := range [][]string{
-			{"docker", "build", "-q", "--build-arg", "GREETING=built by CI", "-t", ref, filepath.Join(src, svc)},
-			{filepath.Join(repoRoot(t), "scripts", "k8s-cluster"), "images", ref},
-			{"docker", "rmi", ref},
-		} {
-			if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-				t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	// ciPush builds CI's images of commit sha, and puts them in the cluster.
+	ciPush := func(sha, greeting string) {
+		for _, svc := range []string{"api", "web"} {
+			ref := registry + "/" + svc + ":" + sha
+			for _, args := range [][]string{
+				{"docker", "build", "-q", "--build-arg", "GREETING=" + greeting, "-t", ref, filepath.Join(src, svc)},
+				{filepath.Join(repoRoot(t), "scripts", "k8s-cluster"), "images", ref},
+				{"docker", "rmi", ref},
+			} {
+				if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+				}
 			}
 		}
 	}
+	ciPush(sha, "built by CI")
 
 	s := configuredServer(t, fmt.Sprintf(`runtime: kubernetes
 kubernetes:
@@ -104,11 +108,12 @@ repos:
 		go func() {
 			defer wg.Done()
 			began := time.Now()
-			if code, out := s.cli("create", name, "--repo", "shop"); code != 0 || !strings.Contains(out, name+" is ready in") {
+			code, out := s.cli("create", name, "--repo", "shop")
+			if code != 0 || !strings.Contains(out, name+" is ready in") {
 				t.Errorf("create %s: %d\n%s", name, code, out)
 				return
 			}
-			t.Logf("%s was ready in %s", name, time.Since(began).Round(time.Millisecond))
+			t.Logf("%s was ready in %s; its steps:\n%s", name, time.Since(began).Round(time.Millisecond), out)
 		}()
 	}
 	wg.Wait()
@@ -173,6 +178,53 @@ repos:
 		t.Errorf("namespaces after the restart: %v, want %v", after, made)
 	}
 
+	// An update to a new commit (CI's images of it) answers 200 throughout,
+	// and leaves the old instance's namespace behind it.
+	gitIn(t, repo, "checkout", "-q", "-b", "v2")
+	writeFile(t, filepath.Join(repo, "NOTES"), "v2\n")
+	gitIn(t, repo, "add", "-A")
+	gitIn(t, repo, "commit", "-q", "-m", "v2")
+	ciPush(gitIn(t, repo, "rev-parse", "HEAD"), "built by CI, v2")
+	stop, polled := make(chan struct{}), make(chan struct{})
+	var failures []string
+	var n int
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, path := range []string{"/", "/api/cgi-bin/host"} {
+				if r := s.get("pr-2", path, nil); r.status != 200 {
+					failures = append(failures, fmt.Sprintf("%s %d %.100s", path, r.status, r.body))
+				}
+				n++
+			}
+		}
+	}()
+	code, out := s.cli("create", "pr-2", "--repo", "shop", "--ref", "v2")
+	time.Sleep(3 * time.Second) // past the replaced instance's drain
+	close(stop)
+	<-polled
+	if code != 0 {
+		t.Fatalf("update: %d %s", code, out)
+	}
+	if n < 4 || len(failures) > 0 {
+		t.Errorf("%d requests during the update, failed: %v", n, failures)
+	}
+	if r := s.get("pr-2", "/", nil); strings.TrimSpace(r.body) != "built by CI, v2" {
+		t.Errorf("after the update: %d %q, want v2's page", r.status, r.body)
+	}
+	eventually(t, "the old instance's namespace to go", 2*time.Minute, func() string {
+		if now := tandemNamespaces(t, core); len(now) != len(made) {
+			return fmt.Sprintf("%v", now)
+		}
+		return ""
+	})
+	made = tandemNamespaces(t, core)
+
 	if code, out := s.cli("destroy", "pr-1"); code != 0 || !strings.Contains(out, "pr-1 destroyed") {
 		t.Fatalf("destroy: %d %s", code, out)
 	}
@@ -182,7 +234,6 @@ repos:
 	if r := s.get("pr-1", "/", nil); r.status != 404 {
 		t.Errorf("a destroyed preview answered %d", r.status)
 	}
-	answers("pr-2")
 	if code, out := s.cli("destroy", "pr-2"); code != 0 {
 		t.Errorf("destroy pr-2: %d %s", code, out)
 	}
