@@ -126,4 +126,16 @@ func TestCheckSaysWhatTheClusterCannotDo(t *testing.T) {
 	if err := r.Check(&tandem.Service{Name: "my_api", Image: "x"}); err == nil || !strings.Contains(err.Error(), `service "my_api"`) {
 		t.Errorf("a name that is no DNS label: %v", err)
 	}
+	// The seed articles' postgres keeps its data in a named volume: that
+	// one is the instance's data directory; a bind mount of the project
+	// would be silently missing in a pod.
+	db := &tandem.Service{Name: "db", Image: "postgres:16", Mounts: []tandem.Mount{{Type: "volume", Source: "pgdata", Target: "/var/lib/postgresql/data/"}}}
+	if err := r.Check(db); err != nil {
+		t.Errorf("postgres with its data volume: %v", err)
+	}
+	api := articleAPI()
+	api.Mounts = []tandem.Mount{{Type: "bind", Source: "/src/backend", Target: "/app"}}
+	if err := r.Check(api); err == nil || !strings.Contains(err.Error(), "/src/backend at /app") {
+		t.Errorf("a bind mount: %v", err)
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"sync"
@@ -174,6 +175,14 @@ func (r *Runtime) Check(svc *tandem.Service) error {
 	}
 	if svc.Image == "" {
 		return tandem.Errorf(tandem.EUNSUPPORTED, "service %q: the kubernetes runtime runs images and does not build them: build and push the image in CI and name it in image: (the preview article's ghcr.io/myorg/api:${GIT_SHA}), or use the process or docker runtime", svc.Name)
+	}
+	for _, m := range svc.Mounts {
+		// A postgres image's data volume is the instance's data
+		// directory already; any other would be silently lost.
+		if isPostgres(svc) && path.Clean(m.Target) == pgdata(svc) && m.Type == "volume" {
+			continue
+		}
+		return tandem.Errorf(tandem.EUNSUPPORTED, "service %q: the kubernetes runtime does not mount volumes yet (%s at %s): a pod has no host directory of the preview, and named volumes need PersistentVolumeClaims; only a postgres image's data volume is kept", svc.Name, m.Source, m.Target)
 	}
 	return nil
 }
