@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -39,9 +38,6 @@ func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, 
 // API server lacks it.
 func (s *Sandbox) execIn(ctx context.Context, pod string, argv []string, stdout, stderr io.Writer) error {
 	cfg := s.rt.config
-	if cfg == nil {
-		return tandem.Errorf(tandem.EUNSUPPORTED, "exec needs a cluster's configuration, and this runtime was given only a client")
-	}
 	req := s.cs.Core.RESTClient().Post().Resource("pods").Namespace(s.ns).Name(pod).SubResource("exec").
 		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ws, err := remotecommand.NewWebSocketExecutor(cfg, http.MethodGet, req.URL().String())
@@ -100,28 +96,19 @@ func (s *Sandbox) execOnce(ctx context.Context, svc *tandem.Service, argv []stri
 		return err
 	}
 	logs := s.follow(name, stdout)
-	for {
-		pod, changed := s.podState(name)
-		if pod == nil {
-			return errorf("service %s: its exec pod %s is gone", svc.Name, name)
-		}
-		if t, ok := ended(pod); ok {
-			select {
-			case <-logs:
-			case <-time.After(5 * time.Second):
-			}
-			if t != nil && (t.Reason == "StartError" || t.Reason == "ContainerCannotRun") {
-				io.WriteString(stderr, t.Message+"\n")
-				return &tandem.ExitError{Code: 127}
-			}
-			return exitError(t)
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	t, gone, err := s.awaitEnd(ctx, name)
+	switch {
+	case err != nil:
+		return err
+	case gone:
+		return errorf("service %s: its exec pod %s is gone", svc.Name, name)
 	}
+	drain(logs)
+	if couldNotRun(t) {
+		io.WriteString(stderr, t.Message+"\n")
+		return &tandem.ExitError{Code: 127}
+	}
+	return exitError(t)
 }
 
 // lockedWriter serializes writes to w with the other writers sharing mu.

@@ -145,33 +145,57 @@ func ended(pod *corev1.Pod) (*corev1.ContainerStateTerminated, bool) {
 	return nil, pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
-// reap waits for the pod to end (or be deleted), records how, and removes
-// it: an ended pod has nothing more to give.
-func (p *proc) reap(logs <-chan struct{}, stderr io.Writer) {
-	s := p.s
+// awaitEnd waits until pod name's container has ended and returns how
+// (nil when the pod ended without a container state); gone when the pod was
+// deleted first.
+func (s *Sandbox) awaitEnd(ctx context.Context, name string) (t *corev1.ContainerStateTerminated, gone bool, err error) {
 	for {
-		pod, changed := s.podState(p.name)
+		pod, changed := s.podState(name)
 		if pod == nil {
-			if _, err := s.cs.Core.Pods(s.ns).Get(context.Background(), p.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				p.err = &tandem.ExitError{Code: 137, Signal: "SIGKILL"}
-				break
+			if _, err := s.cs.Core.Pods(s.ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				return nil, true, nil
 			}
 		} else if t, ok := ended(pod); ok {
-			p.err = exitError(t)
-			if t != nil && t.ExitCode != 0 && (t.Reason == "StartError" || t.Reason == "ContainerCannotRun") {
-				fmt.Fprintf(stderr, "tandem: %s could not start: %s\n", p.service, t.Message)
-			}
-			break
+			return t, false, nil
 		}
 		select {
 		case <-changed:
 		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
 		}
 	}
+}
+
+// couldNotRun reports a container the runtime could not start at all (its
+// program missing): its message says why.
+func couldNotRun(t *corev1.ContainerStateTerminated) bool {
+	return t != nil && t.ExitCode != 0 && (t.Reason == "StartError" || t.Reason == "ContainerCannotRun")
+}
+
+// drain waits, a while at most, for a pod's output to have been copied.
+func drain(logs <-chan struct{}) {
 	select {
 	case <-logs:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// reap waits for the pod to end (or be deleted), records how, and removes
+// it: an ended pod has nothing more to give.
+func (p *proc) reap(logs <-chan struct{}, stderr io.Writer) {
+	s := p.s
+	t, gone, _ := s.awaitEnd(context.Background(), p.name)
+	switch {
+	case gone:
+		p.err = &tandem.ExitError{Code: 137, Signal: "SIGKILL"}
+	case couldNotRun(t):
+		p.err = exitError(t)
+		fmt.Fprintf(stderr, "tandem: %s could not start: %s\n", p.service, t.Message)
+	default:
+		p.err = exitError(t)
+	}
+	drain(logs)
 	s.deletePod(p.name, 0)
 	s.untrack(p.service, p)
 	close(p.done)

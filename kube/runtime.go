@@ -69,19 +69,15 @@ type Runtime struct {
 	SnapshotDir string
 	// PullPolicy is the pods' imagePullPolicy: IfNotPresent if empty.
 	PullPolicy corev1.PullPolicy
-	// Client, when set, is used instead of clients made from the
-	// configuration (tests).
-	Client *Clients
-
-	once   sync.Once
-	cs     *Clients
-	config *rest.Config
-	err    error
+	once       sync.Once
+	cs         *clients
+	config     *rest.Config
+	err        error
 }
 
-// Clients are the API groups the runtime uses. (Only these: the whole
+// clients are the API groups the runtime uses. (Only these: the whole
 // clientset and its informers would double the size of tandem's binary.)
-type Clients struct {
+type clients struct {
 	Core       corev1client.CoreV1Interface
 	Networking networkingv1client.NetworkingV1Interface
 	Discovery  discovery.ServerVersionInterface
@@ -95,12 +91,8 @@ func New(kubeconfig string) *Runtime { return &Runtime{Kubeconfig: kubeconfig} }
 func (*Runtime) Name() string { return "kubernetes" }
 
 // client connects once.
-func (r *Runtime) client() (*Clients, error) {
+func (r *Runtime) client() (*clients, error) {
 	r.once.Do(func() {
-		if r.Client != nil {
-			r.cs = r.Client
-			return
-		}
 		r.config, r.err = r.restConfig()
 		if r.err != nil {
 			return
@@ -110,7 +102,7 @@ func (r *Runtime) client() (*Clients, error) {
 	return r.cs, r.err
 }
 
-func newClients(c *rest.Config) (*Clients, error) {
+func newClients(c *rest.Config) (*clients, error) {
 	core, err := corev1client.NewForConfig(c)
 	if err != nil {
 		return nil, err
@@ -123,7 +115,7 @@ func newClients(c *rest.Config) (*Clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Clients{Core: core, Networking: net, Discovery: disc}, nil
+	return &clients{Core: core, Networking: net, Discovery: disc}, nil
 }
 
 func (r *Runtime) restConfig() (*rest.Config, error) {
@@ -150,16 +142,17 @@ func (r *Runtime) Available(ctx context.Context) error {
 	if err != nil {
 		return tandem.Errorf(tandem.EUNAVAILABLE, "kubernetes: %v", err)
 	}
-	type result struct{ err error }
-	done := make(chan result, 1)
+	// The discovery client takes no context: ask it aside, and stop
+	// waiting when ctx ends.
+	done := make(chan error, 1)
 	go func() {
 		_, err := cs.Discovery.ServerVersion()
-		done <- result{err}
+		done <- err
 	}()
 	select {
-	case res := <-done:
-		if res.err != nil {
-			return tandem.Errorf(tandem.EUNAVAILABLE, "the kubernetes runtime needs a cluster, and its API server does not answer (%v): check the kubeconfig", res.err)
+	case err := <-done:
+		if err != nil {
+			return tandem.Errorf(tandem.EUNAVAILABLE, "the kubernetes runtime needs a cluster, and its API server does not answer (%v): check the kubeconfig", err)
 		}
 		return nil
 	case <-ctx.Done():

@@ -28,7 +28,7 @@ import (
 // postgres service (a hostPath volume of its pod).
 type Sandbox struct {
 	rt     *Runtime
-	cs     *Clients
+	cs     *clients
 	spec   tandem.SandboxSpec
 	data   string // spec.DataDir, absolute
 	ns     string // the namespace

@@ -99,9 +99,13 @@ func previewRuntime(ctx context.Context, name, snapshots string) (tandem.Runtime
 // tandem.yaml), once it answers: a server that could make no preview
 // should say so when it starts, not at the first pull request.
 func serveRuntime(ctx context.Context, cfg *serveConfig) (tandem.Runtime, error) {
-	rt, err := previewRuntime(ctx, cfg.Runtime, snapshotStore(cfg))
+	var rt tandem.Runtime
+	var err error
 	if cfg.Runtime == runtimeKubernetes {
+		// Its cluster is tandem.yaml's, not $KUBECONFIG's.
 		rt, err = kubeRuntime(snapshotStore(cfg), cfg.Kubernetes)
+	} else {
+		rt, err = previewRuntime(ctx, cfg.Runtime, snapshotStore(cfg))
 	}
 	if err != nil {
 		return nil, err

@@ -141,6 +141,34 @@ func (s *server) start() {
 	s.proc.waitOutput(s.t, "tandem: serving previews", time.Minute)
 }
 
+// pollDuring asks the gateway for paths of preview name again and again
+// while update runs, and for 3 s after it (past the replaced instance's
+// drain), and returns how many requests it made and those not answered 200.
+func (s *server) pollDuring(name string, paths []string, update func()) (n int, failures []string) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, path := range paths {
+				if r := s.get(name, path, nil); r.status != 200 {
+					failures = append(failures, fmt.Sprintf("%s %d %.100s", path, r.status, r.body))
+				}
+				n++
+			}
+		}
+	}()
+	update()
+	time.Sleep(3 * time.Second)
+	close(stop)
+	<-done
+	return n, failures
+}
+
 // cli runs tandem preview against the TCP API, with the token read from
 // the server's data directory (--config).
 func (s *server) cli(args ...string) (int, string) {
@@ -285,30 +313,11 @@ func TestServePreviews(t *testing.T) {
 	})
 
 	t.Run("an update keeps answering 200 throughout", func(t *testing.T) {
-		stop := make(chan struct{})
-		var failures []string
-		var n int
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for _, path := range []string{"/", "/api/articles/"} {
-					if r := s.get("pr-1", path, nil); r.status != 200 {
-						failures = append(failures, fmt.Sprintf("%s %d %.100s", path, r.status, r.body))
-					}
-					n++
-				}
-			}
-		}()
-		code, out := s.cli("create", "pr-1", "--repo", "shop", "--ref", "main")
-		time.Sleep(3 * time.Second) // past the replaced instance's drain
-		close(stop)
-		<-done
+		var code int
+		var out string
+		n, failures := s.pollDuring("pr-1", []string{"/", "/api/articles/"}, func() {
+			code, out = s.cli("create", "pr-1", "--repo", "shop", "--ref", "main")
+		})
 		if code != 0 {
 			t.Fatalf("update: %d %s", code, out)
 		}

@@ -179,35 +179,17 @@ repos:
 	}
 
 	// An update to a new commit (CI's images of it) answers 200 throughout,
-	// and leaves the old instance's namespace behind it.
+	// and the old instance's namespace goes.
 	gitIn(t, repo, "checkout", "-q", "-b", "v2")
 	writeFile(t, filepath.Join(repo, "NOTES"), "v2\n")
 	gitIn(t, repo, "add", "-A")
 	gitIn(t, repo, "commit", "-q", "-m", "v2")
 	ciPush(gitIn(t, repo, "rev-parse", "HEAD"), "built by CI, v2")
-	stop, polled := make(chan struct{}), make(chan struct{})
-	var failures []string
-	var n int
-	go func() {
-		defer close(polled)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for _, path := range []string{"/", "/api/cgi-bin/host"} {
-				if r := s.get("pr-2", path, nil); r.status != 200 {
-					failures = append(failures, fmt.Sprintf("%s %d %.100s", path, r.status, r.body))
-				}
-				n++
-			}
-		}
-	}()
-	code, out := s.cli("create", "pr-2", "--repo", "shop", "--ref", "v2")
-	time.Sleep(3 * time.Second) // past the replaced instance's drain
-	close(stop)
-	<-polled
+	var code int
+	var out string
+	n, failures := s.pollDuring("pr-2", []string{"/", "/api/cgi-bin/host"}, func() {
+		code, out = s.cli("create", "pr-2", "--repo", "shop", "--ref", "v2")
+	})
 	if code != 0 {
 		t.Fatalf("update: %d %s", code, out)
 	}
