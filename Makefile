@@ -35,7 +35,7 @@ test-docker: deps ## the docker runtime's tests against a real Docker Engine (st
 	TANDEM_DOCKERD_PIDFILE=$(DOCKERD_PID) scripts/docker-up && $(SUDO) scripts/test-images && \
 	$(SUDO) $(GO) test -count=1 -timeout 20m ./docker/ ./mixed/ && \
 	$(SUDO) $(GO) test -count=1 -timeout 20m -run 'Docker|Auto' ./cmd/tandem/ || status=$$?; \
-	if [ -s $(DOCKERD_PID) ]; then echo "stopping the dockerd started for the tests"; $(SUDO) kill $$(cat $(DOCKERD_PID)); rm -f $(DOCKERD_PID); fi; \
+	$(SUDO) scripts/docker-down $(DOCKERD_PID); \
 	exit $$status
 
 test-k8s: deps ## the kubernetes runtime's tests against a real single-node cluster (scripts/k8s-cluster, built once into /var/cache/tandem-ci)
@@ -45,7 +45,7 @@ test-k8s: deps ## the kubernetes runtime's tests against a real single-node clus
 	$(SUDO) env TANDEM_KUBECONFIG=$$kc $(GO) test -count=1 -timeout 20m -tags kubernetes ./kube/ && \
 	$(SUDO) env TANDEM_KUBECONFIG=$$kc $(GO) test -count=1 -timeout 20m -tags kubernetes -run 'Kubernetes' ./cmd/tandem/ || status=$$?; \
 	$(SUDO) scripts/k8s-cluster stop; \
-	if [ -s $(DOCKERD_PID) ]; then echo "stopping the dockerd started for the tests"; $(SUDO) kill $$(cat $(DOCKERD_PID)); rm -f $(DOCKERD_PID); fi; \
+	$(SUDO) scripts/docker-down $(DOCKERD_PID); \
 	exit $$status
 
 stress: deps vet ## run the whole suite STRESS_RUNS times (5) in a row while stress-ng loads every core
