@@ -3,8 +3,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +17,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
 )
 
 // needKube returns the kubeconfig of the cluster the kubernetes runtime's
@@ -28,6 +36,35 @@ func needKube(t *testing.T) string {
 		t.Skip("no cluster: TANDEM_KUBECONFIG is not set (make test-k8s starts one)")
 	}
 	return kc
+}
+
+// podExec runs argv in a pod's container, as kubectl exec does, and returns
+// what it printed and its exit status.
+func podExec(t *testing.T, cfg *rest.Config, ns, pod string, argv ...string) (string, int) {
+	t.Helper()
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := core.RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewWebSocketExecutor(cfg, http.MethodGet, req.URL().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	var exit utilexec.CodeExitError
+	switch {
+	case err == nil:
+		return stdout.String() + stderr.String(), 0
+	case errors.As(err, &exit):
+		return stdout.String() + stderr.String(), exit.Code
+	}
+	t.Fatalf("exec %v in %s/%s: %v", argv, ns, pod, err)
+	return "", -1
 }
 
 // tandemNamespaces lists the cluster's namespaces tandem made.
@@ -138,26 +175,44 @@ repos:
 	if len(made) != len(before)+2 {
 		t.Fatalf("namespaces %v, before %v: want one more per preview", made, before)
 	}
-	// Each preview's names are its own: db in pr-1's namespace is pr-1's
-	// database. (The bridge CNI does not enforce NetworkPolicies, so the
-	// test cannot show that pr-1 fails to reach pr-2's database by address.)
-	dbs := map[string]bool{}
+	// Each preview's names are its own (db in pr-1's namespace is pr-1's
+	// database), and its NetworkPolicy keeps the other's pods out: pr-1's
+	// api reaches its own database and not pr-2's by address, and the other
+	// way round (the test cluster enforces policies with kube-router).
+	type preview struct{ ns, api, dbIP string }
+	var previews []preview
 	for _, ns := range made {
 		if slices.Contains(before, ns) {
 			continue
 		}
-		pods, err := core.Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "dev.tandem/service=db"})
-		if err != nil || len(pods.Items) != 1 {
-			t.Fatalf("db pods of %s: %v %d", ns, err, len(pods.Items))
+		p := preview{ns: ns}
+		for _, svc := range []string{"api", "db"} {
+			pods, err := core.Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "dev.tandem/service=" + svc})
+			if err != nil || len(pods.Items) != 1 {
+				t.Fatalf("%s pods of %s: %v %d", svc, ns, err, len(pods.Items))
+			}
+			if svc == "api" {
+				p.api = pods.Items[0].Name
+			} else {
+				p.dbIP = pods.Items[0].Status.PodIP
+			}
 		}
-		dbs[pods.Items[0].Status.PodIP] = true
-		eps, err := core.Services(ns).Get(context.Background(), "db", metav1.GetOptions{})
-		if err != nil || eps.Spec.ClusterIP != "None" {
+		if svc, err := core.Services(ns).Get(context.Background(), "db", metav1.GetOptions{}); err != nil || svc.Spec.ClusterIP != "None" {
 			t.Errorf("the db Service of %s: %v", ns, err)
 		}
+		previews = append(previews, p)
 	}
-	if len(dbs) != 2 {
-		t.Errorf("two previews share a database: %v", dbs)
+	if previews[0].dbIP == previews[1].dbIP {
+		t.Fatalf("two previews share a database: %v", previews)
+	}
+	for i, p := range previews {
+		other := previews[1-i]
+		if out, code := podExec(t, cfg, p.ns, p.api, "nc", "-w", "3", "db", "5432"); code != 0 {
+			t.Errorf("%s's api cannot reach its own database: exit %d %s", p.ns, code, out)
+		}
+		if out, code := podExec(t, cfg, p.ns, p.api, "nc", "-w", "3", other.dbIP, "5432"); code == 0 {
+			t.Errorf("%s's api reached %s's database at %s: %s", p.ns, other.ns, other.dbIP, out)
+		}
 	}
 
 	// kill -9: the next server makes each instance again and serves both,
