@@ -121,7 +121,9 @@ func serveLayout(t *testing.T, limits tandem.Limits) (root string, a, b *Sandbox
 }
 
 // keepAsking polls the instance's api until stop, and returns how many
-// answers were 200 and how many were not.
+// answers were 200 and how many were not. stop first lets three more
+// questions be asked (and at least five in all), so the answers cover the
+// time after an attack too, however quickly the attack was over.
 func keepAsking(sb *Sandbox, addr string) (stop func() (ok, failed int)) {
 	var good, bad atomic.Int64
 	done := make(chan struct{})
@@ -149,6 +151,10 @@ func keepAsking(sb *Sandbox, addr string) (stop func() (ok, failed int)) {
 		}
 	}()
 	return func() (int, int) {
+		want := max(good.Load()+bad.Load()+3, 5)
+		for deadline := time.Now().Add(20 * time.Second); good.Load()+bad.Load() < want && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
 		close(done)
 		wg.Wait()
 		return int(good.Load()), int(bad.Load())
