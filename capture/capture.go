@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -26,12 +27,29 @@ import (
 	"github.com/tandem-dev/tandem"
 )
 
-// DefaultChromium is where Debian installs Chromium.
-const DefaultChromium = "/usr/bin/chromium"
+// chromiums are where Debian's packages install Chromium: the headless
+// shell (chromium-headless-shell, made for this) first, then the browser.
+var chromiums = []string{"/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium-headless-shell", "/usr/lib/chromium/chromium", "/usr/bin/chromium"}
+
+// FindChromium returns the first Chromium installed where Debian puts it,
+// else "chromium" or "chromium-headless-shell" on PATH, else "".
+func FindChromium() string {
+	for _, p := range chromiums {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	for _, name := range []string{"chromium-headless-shell", "chromium"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
 
 // Browser starts Chromium to capture pages.
 type Browser struct {
-	Path    string        // Chromium's binary; DefaultChromium if empty
+	Path    string        // Chromium's binary; FindChromium's if empty
 	Timeout time.Duration // for one capture, from start to screenshot; default 90s
 	// Quiet is how long the page must make no request before it counts as
 	// loaded, after its load event; default 500ms.
@@ -233,7 +251,10 @@ func (b *Browser) path() string {
 	if b.Path != "" {
 		return b.Path
 	}
-	return DefaultChromium
+	if p := FindChromium(); p != "" {
+		return p
+	}
+	return "chromium"
 }
 
 func (b *Browser) quiet() time.Duration {

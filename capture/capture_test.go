@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -26,12 +25,7 @@ func chromium(t *testing.T) string {
 	if p := os.Getenv("TANDEM_CHROMIUM"); p != "" {
 		return p
 	}
-	for _, p := range []string{"/usr/lib/chromium/chromium", DefaultChromium} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
+	if p := FindChromium(); p != "" {
 		return p
 	}
 	t.Skip("no Chromium")

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -249,12 +248,7 @@ func chromium(t *testing.T) string {
 	if p := os.Getenv("TANDEM_CHROMIUM"); p != "" {
 		return p
 	}
-	for _, p := range []string{"/usr/lib/chromium/chromium", capture.DefaultChromium} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
+	if p := capture.FindChromium(); p != "" {
 		return p
 	}
 	t.Skip("no Chromium")

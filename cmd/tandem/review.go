@@ -79,9 +79,10 @@ func newReviews(cfg *serveConfig, store *sqlite.DB, auditLog tandem.AuditLog, si
 		rcfg.MaxUpload = int64(b)
 	}
 	if rc.Chromium != "none" {
-		rcfg.Browser = &capture.Browser{Path: rc.Chromium}
-		if _, err := os.Stat(nonEmpty(rc.Chromium, capture.DefaultChromium)); err != nil {
-			logger.Warn("review: no Chromium: pages cannot be captured as evidence", "chromium", nonEmpty(rc.Chromium, capture.DefaultChromium))
+		path := nonEmpty(rc.Chromium, capture.FindChromium())
+		rcfg.Browser = &capture.Browser{Path: path}
+		if _, err := os.Stat(path); err != nil {
+			logger.Warn("review: no Chromium: pages cannot be captured as evidence (install chromium-headless-shell, or set review.chromium)", "chromium", rc.Chromium)
 		}
 	}
 	return review.New(rcfg)

@@ -5,7 +5,6 @@ package testbrowser
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,23 +15,13 @@ import (
 	"github.com/tandem-dev/tandem/capture"
 )
 
-// candidates are where Debian installs Chromium; TANDEM_CHROMIUM wins.
-var candidates = []string{"/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium-headless-shell", "/usr/lib/chromium/chromium", "/usr/bin/chromium"}
-
-// Path returns Chromium's binary, or "" when there is none.
+// Path returns Chromium's binary, or "" when there is none: TANDEM_CHROMIUM,
+// else where tandem's capture finds it.
 func Path() string {
 	if p := os.Getenv("TANDEM_CHROMIUM"); p != "" {
 		return p
 	}
-	for _, p := range candidates {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	return ""
+	return capture.FindChromium()
 }
 
 // Options shape the browser.
