@@ -30,9 +30,19 @@ func cluster(t *testing.T) *Runtime {
 	return r
 }
 
-// TestConformance runs the suite every runtime passes.
+// TestConformance runs the suite every runtime passes, with the gateway
+// reaching pods at their addresses and through the API server.
 func TestConformance(t *testing.T) {
-	r := cluster(t)
+	for _, dial := range []string{DialPodIP, DialPortForward} {
+		t.Run(dial, func(t *testing.T) {
+			r := cluster(t)
+			r.Dial = dial
+			conformance(t, r)
+		})
+	}
+}
+
+func conformance(t *testing.T, r *Runtime) {
 	runtimetest.Run(t, runtimetest.Config{
 		Runtime: r,
 		Service: func(name, script string, env map[string]string) *tandem.Service {

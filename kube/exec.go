@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -81,7 +82,7 @@ func (s *Sandbox) execOnce(ctx context.Context, svc *tandem.Service, argv []stri
 	if err := s.rt.Check(svc); err != nil {
 		return err
 	}
-	if err := s.applyService(ctx, svc); err != nil {
+	if _, err := s.applyService(ctx, svc); err != nil {
 		return err
 	}
 	if _, err := s.restore(svc); err != nil {
@@ -95,7 +96,7 @@ func (s *Sandbox) execOnce(ctx context.Context, svc *tandem.Service, argv []stri
 	if err := s.awaitStart(ctx, name, svc); err != nil {
 		return err
 	}
-	logs := s.follow(name, stdout)
+	logs := s.follow(name, stdout, time.Time{})
 	t, gone, err := s.awaitEnd(ctx, name)
 	switch {
 	case err != nil:

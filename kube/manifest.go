@@ -1,6 +1,9 @@
 package kube
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"path"
 	"time"
 
@@ -73,7 +76,36 @@ func (s *Sandbox) environment(svc *tandem.Service) *corev1ac.SecretApplyConfigur
 	return corev1ac.Secret(secretName(svc), s.ns).
 		WithLabels(s.labels(svc.Name, "")).
 		WithType(corev1.SecretTypeOpaque).
-		WithStringData(svc.Environment)
+		WithData(envData(svc.Environment))
+}
+
+// envData is an environment as a Secret's data. (Data, not StringData:
+// the API server keeps no StringData, so a Secret applied again with the
+// same values would count as changed and get a new resourceVersion.)
+func envData(env map[string]string) map[string][]byte {
+	d := make(map[string][]byte, len(env))
+	for k, v := range env {
+		d[k] = []byte(v)
+	}
+	return d
+}
+
+// digest identifies the pod svc's service role makes: a pod whose
+// annotation carries the same digest (and reads the same version of the
+// environment's Secret) is the pod this tandem would make, and is kept when
+// a restarted tandem starts svc again. Environment values are not in it:
+// they are in the Secret, whose resourceVersion the other annotation holds.
+func (s *Sandbox) digest(svc *tandem.Service) string {
+	p := s.pod("", svc, "service", nil)
+	b, err := json.Marshal(struct {
+		Labels map[string]string
+		Spec   any
+	}{p.Labels, p.Spec})
+	if err != nil {
+		panic(err) // apply configurations always marshal
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // pod is how svc runs: its image with Compose's entrypoint and command

@@ -60,9 +60,29 @@ func TestPodManifestKeepsTheEnvironmentInASecret(t *testing.T) {
 	if strings.Contains(pod, `"command"`) {
 		t.Errorf("Compose gave no entrypoint, so the image's must run:\n%s", pod)
 	}
-	secret := asJSON(t, s.environment(svc))
-	if !strings.Contains(secret, `"DJANGO_SECRET_KEY":"s3cr3t-generated-for-pr-7"`) {
-		t.Errorf("secret: %s", secret)
+	if got := string(s.environment(svc).Data["DJANGO_SECRET_KEY"]); got != "s3cr3t-generated-for-pr-7" {
+		t.Errorf("the secret holds %q", got)
+	}
+}
+
+// The digest a kept pod is recognised by changes with what the pod runs,
+// and not with the pod's name or the environment's values (the Secret's
+// version covers those).
+func TestDigestFollowsTheManifest(t *testing.T) {
+	s, svc := testSandbox(), articleAPI()
+	d := s.digest(svc)
+	svc.Environment["DJANGO_SECRET_KEY"] = "another"
+	if s.digest(svc) != d {
+		t.Error("the digest changed with an environment value")
+	}
+	svc.Command = []string{"gunicorn", "app.wsgi", "-b", "0.0.0.0:9000"}
+	if s.digest(svc) == d {
+		t.Error("the digest did not change with the command")
+	}
+	other := articleAPI()
+	other.Image = other.Image + "-v2"
+	if s.digest(other) == d {
+		t.Error("the digest did not change with the image")
 	}
 }
 

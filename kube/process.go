@@ -29,7 +29,10 @@ func (p *proc) ID() string { return p.s.ns + "/" + p.name }
 // Start applies svc's environment Secret and Service, then its pod, and
 // returns once its container runs (or has already ended). An image the
 // node cannot have, or a container that cannot be made, fails Start with
-// the reason Kubernetes gives.
+// the reason Kubernetes gives. A pod an earlier tandem left running, made
+// as this one would make it (same spec, same environment), is kept: a
+// restarted tandem serve does not restart what did not change. Any other
+// pod of svc is stopped first.
 func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr io.Writer) (tandem.Process, error) {
 	if err := s.rt.Check(svc); err != nil {
 		return nil, err
@@ -37,8 +40,24 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 	if s.isClosed() {
 		return nil, tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
 	}
-	if err := s.applyService(ctx, svc); err != nil {
+	env, err := s.applyService(ctx, svc)
+	if err != nil {
 		return nil, err
+	}
+	made := map[string]string{annotationSpec: s.digest(svc), annotationEnv: env}
+	kept, stale := s.earlier(svc, made)
+	if kept != nil {
+		return s.keep(svc, kept, stdout, stderr)
+	}
+	for _, name := range stale {
+		if err := s.deletePod(name, svc.StopGrace); err != nil {
+			return nil, errorf("service %s: stop its earlier pod %s: %w", svc.Name, name, err)
+		}
+	}
+	for _, name := range stale {
+		if err := s.awaitGone(ctx, name); err != nil {
+			return nil, errorf("service %s: its earlier pod %s did not stop: %w", svc.Name, name, err)
+		}
 	}
 	restored, err := s.restore(svc)
 	if err != nil {
@@ -51,7 +70,7 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 	if err := s.track(svc.Name, p); err != nil {
 		return nil, err
 	}
-	if _, err := s.cs.Core.Pods(s.ns).Apply(ctx, s.pod(p.name, svc, "service", nil), applyOptions); err != nil {
+	if _, err := s.cs.Core.Pods(s.ns).Apply(ctx, s.pod(p.name, svc, "service", nil).WithAnnotations(made), applyOptions); err != nil {
 		s.untrack(svc.Name, p)
 		return nil, errorf("service %s: %w", svc.Name, err)
 	}
@@ -60,7 +79,44 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 		s.deletePod(p.name, 0)
 		return nil, err
 	}
-	logs := s.follow(p.name, stdout)
+	logs := s.follow(p.name, stdout, time.Time{})
+	go p.reap(logs, stderr)
+	return p, nil
+}
+
+// earlier sorts the pods of svc that this tandem did not start (an earlier
+// one left them): the first running pod annotated as made is kept; the
+// others are stale.
+func (s *Sandbox) earlier(svc *tandem.Service, made map[string]string) (kept *corev1.Pod, stale []string) {
+	if s.running(svc.Name) != nil {
+		return nil, nil // this tandem's own: Start refuses it as it should
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, pod := range s.pods {
+		if pod.Labels[labelService] != svc.Name || pod.Labels[labelRole] != "service" {
+			continue
+		}
+		if kept == nil && pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning &&
+			pod.Annotations[annotationSpec] == made[annotationSpec] && pod.Annotations[annotationEnv] == made[annotationEnv] {
+			kept = pod
+			continue
+		}
+		stale = append(stale, name)
+	}
+	return kept, stale
+}
+
+// keep takes over pod, which an earlier tandem started as this one would:
+// its output from now on, and its end, are this tandem's.
+func (s *Sandbox) keep(svc *tandem.Service, pod *corev1.Pod, stdout, stderr io.Writer) (tandem.Process, error) {
+	p := &proc{s: s, name: pod.Name, service: svc.Name, done: make(chan struct{})}
+	if err := s.track(svc.Name, p); err != nil {
+		return nil, err
+	}
+	since := time.Now()
+	fmt.Fprintf(stdout, "tandem: %s runs on in pod %s, started %s\n", svc.Name, pod.Name, pod.CreationTimestamp.UTC().Format(time.RFC3339))
+	logs := s.follow(p.name, stdout, since)
 	go p.reap(logs, stderr)
 	return p, nil
 }
@@ -69,14 +125,17 @@ var applyOptions = metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
 
 // applyService applies what every pod of svc reads: its environment's
 // Secret, and the Service that gives it its name.
-func (s *Sandbox) applyService(ctx context.Context, svc *tandem.Service) error {
-	if _, err := s.cs.Core.Secrets(s.ns).Apply(ctx, s.environment(svc), applyOptions); err != nil {
-		return errorf("service %s: its environment: %w", svc.Name, err)
+// It returns the Secret's resourceVersion, which changes only with the
+// values.
+func (s *Sandbox) applyService(ctx context.Context, svc *tandem.Service) (string, error) {
+	sec, err := s.cs.Core.Secrets(s.ns).Apply(ctx, s.environment(svc), applyOptions)
+	if err != nil {
+		return "", errorf("service %s: its environment: %w", svc.Name, err)
 	}
 	if _, err := s.cs.Core.Services(s.ns).Apply(ctx, s.service(svc), applyOptions); err != nil {
-		return errorf("service %s: %w", svc.Name, err)
+		return "", errorf("service %s: %w", svc.Name, err)
 	}
-	return nil
+	return sec.ResourceVersion, nil
 }
 
 // suffix tells apart the pods one service has had.
@@ -118,13 +177,17 @@ func (s *Sandbox) awaitStart(ctx context.Context, name string, svc *tandem.Servi
 	}
 }
 
-// follow copies pod name's output to w until its container ends; the
-// channel is closed then.
-func (s *Sandbox) follow(name string, w io.Writer) <-chan struct{} {
+// follow copies pod name's output (from since, when not zero) to w until
+// its container ends; the channel is closed then.
+func (s *Sandbox) follow(name string, w io.Writer, since time.Time) <-chan struct{} {
 	done := make(chan struct{})
+	opts := &corev1.PodLogOptions{Container: "main", Follow: true}
+	if !since.IsZero() {
+		opts.SinceTime = &metav1.Time{Time: since}
+	}
 	go func() {
 		defer close(done)
-		req := s.cs.Core.Pods(s.ns).GetLogs(name, &corev1.PodLogOptions{Container: "main", Follow: true})
+		req := s.cs.Core.Pods(s.ns).GetLogs(name, opts)
 		r, err := req.Stream(context.Background())
 		if err != nil {
 			return
@@ -149,20 +212,37 @@ func ended(pod *corev1.Pod) (*corev1.ContainerStateTerminated, bool) {
 // (nil when the pod ended without a container state); gone when the pod was
 // deleted first.
 func (s *Sandbox) awaitEnd(ctx context.Context, name string) (t *corev1.ContainerStateTerminated, gone bool, err error) {
+	pod, err := s.awaitPod(ctx, name, func(pod *corev1.Pod) bool { _, ok := ended(pod); return ok })
+	if err != nil || pod == nil {
+		return nil, pod == nil && err == nil, err
+	}
+	t, _ = ended(pod)
+	return t, false, nil
+}
+
+// awaitGone waits until pod name is deleted.
+func (s *Sandbox) awaitGone(ctx context.Context, name string) error {
+	_, err := s.awaitPod(ctx, name, func(*corev1.Pod) bool { return false })
+	return err
+}
+
+// awaitPod waits until pod name is as done wants, and returns it; or until
+// it is deleted, and returns nil.
+func (s *Sandbox) awaitPod(ctx context.Context, name string, done func(*corev1.Pod) bool) (*corev1.Pod, error) {
 	for {
 		pod, changed := s.podState(name)
 		if pod == nil {
 			if _, err := s.cs.Core.Pods(s.ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				return nil, true, nil
+				return nil, nil
 			}
-		} else if t, ok := ended(pod); ok {
-			return t, false, nil
+		} else if done(pod) {
+			return pod, nil
 		}
 		select {
 		case <-changed:
 		case <-time.After(5 * time.Second):
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -196,6 +276,7 @@ func (p *proc) reap(logs <-chan struct{}, stderr io.Writer) {
 		p.err = exitError(t)
 	}
 	drain(logs)
+	s.forget(p.name, nil)
 	s.deletePod(p.name, 0)
 	s.untrack(p.service, p)
 	close(p.done)

@@ -50,6 +50,12 @@ const (
 	labelData     = "dev.tandem/data"              // a digest of the instance's data directory
 	labelService  = "dev.tandem/service"           // the Compose service a Pod runs
 	labelRole     = "dev.tandem/role"              // "service" or "exec"
+
+	// Annotations of a service's pod: what made it, so that a restarted
+	// tandem keeps it when it would make the same pod.
+	annotationSpec = "dev.tandem/spec" // the digest of the pod a service's spec makes
+	annotationEnv  = "dev.tandem/env"  // the resourceVersion of the environment's Secret it read
+
 	// LabelGateway marks a namespace whose pods may reach every
 	// instance: where tandem serve runs when it runs in the cluster.
 	LabelGateway = "dev.tandem/gateway"
@@ -69,10 +75,13 @@ type Runtime struct {
 	SnapshotDir string
 	// PullPolicy is the pods' imagePullPolicy: IfNotPresent if empty.
 	PullPolicy corev1.PullPolicy
-	once       sync.Once
-	cs         *clients
-	config     *rest.Config
-	err        error
+	// Dial is how the gateway reaches pods: DialPodIP (also "") or
+	// DialPortForward.
+	Dial   string
+	once   sync.Once
+	cs     *clients
+	config *rest.Config
+	err    error
 }
 
 // clients are the API groups the runtime uses. (Only these: the whole
@@ -185,6 +194,9 @@ func (r *Runtime) Check(svc *tandem.Service) error {
 func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tandem.Sandbox, error) {
 	if spec.DataDir == "" {
 		return nil, tandem.Errorf(tandem.EINVALID, "sandbox %q: no data directory", spec.Name)
+	}
+	if r.Dial != "" && r.Dial != DialPodIP && r.Dial != DialPortForward {
+		return nil, tandem.Errorf(tandem.EINVALID, "kubernetes: dial %q: choose %s or %s", r.Dial, DialPodIP, DialPortForward)
 	}
 	if err := r.Available(ctx); err != nil {
 		return nil, err

@@ -37,7 +37,8 @@ type Sandbox struct {
 	stop    chan struct{} // ends the informer
 	watched chan struct{} // closed on every pod event, then replaced
 
-	procs running.Set[*proc] // running services, by service
+	procs   running.Set[*proc] // running services, by service
+	tunnels tunnels            // to pods, when Runtime.Dial is DialPortForward
 
 	mu   sync.Mutex
 	pods map[string]*corev1.Pod // as last seen, by name
@@ -59,10 +60,11 @@ func newSandbox(ctx context.Context, r *Runtime, spec tandem.SandboxSpec) (_ *Sa
 	if err := os.MkdirAll(filepath.Join(s.data, "kube"), 0o700); err != nil {
 		return nil, err
 	}
-	// What an earlier tandem left of this instance goes first: its pods
-	// would otherwise answer to the new instance's names.
-	if err := s.removeNamespace(ctx); err != nil {
-		return nil, errorf("remove what an earlier %s left: %w", spec.Name, err)
+	// An earlier tandem's namespace of this instance is kept, with the
+	// pods Start finds made as it would make them; one being deleted is
+	// waited for, since it takes no new objects.
+	if err := s.awaitNotTerminating(ctx); err != nil {
+		return nil, errorf("the namespace an earlier %s left: %w", spec.Name, err)
 	}
 	if _, err := cs.Core.Namespaces().Apply(ctx, s.namespace(), applyOptions); err != nil {
 		return nil, errorf("namespace of %s: %w", spec.Name, err)
@@ -78,7 +80,79 @@ func newSandbox(ctx context.Context, r *Runtime, spec tandem.SandboxSpec) (_ *Sa
 	if err := s.watch(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.sweep(ctx); err != nil {
+		return nil, errorf("remove what an earlier %s left: %w", spec.Name, err)
+	}
 	return s, nil
+}
+
+// sweep deletes what an earlier tandem left that this instance will not
+// use: one-off exec pods, and the pods, Services and Secrets of services
+// the instance no longer has. The pods of its services wait for Start,
+// which keeps or replaces each.
+func (s *Sandbox) sweep(ctx context.Context) error {
+	has := map[string]bool{}
+	for _, name := range s.spec.Services {
+		has[name] = true
+	}
+	left := func(l map[string]string) bool { return l[labelRole] == "exec" || !has[l[labelService]] }
+	s.mu.Lock()
+	var pods []string
+	for name, pod := range s.pods {
+		if left(pod.Labels) {
+			pods = append(pods, name)
+		}
+	}
+	s.mu.Unlock()
+	for _, name := range pods {
+		if err := s.deletePod(name, 0); err != nil {
+			return err
+		}
+	}
+	sel := metav1.ListOptions{LabelSelector: labelService}
+	svcs, err := s.cs.Core.Services(s.ns).List(ctx, sel)
+	if err != nil {
+		return err
+	}
+	secs, err := s.cs.Core.Secrets(s.ns).List(ctx, sel)
+	if err != nil {
+		return err
+	}
+	var drop []func() error
+	for _, o := range svcs.Items {
+		if left(o.Labels) {
+			drop = append(drop, func() error { return s.cs.Core.Services(s.ns).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
+		}
+	}
+	for _, o := range secs.Items {
+		if left(o.Labels) {
+			drop = append(drop, func() error { return s.cs.Core.Secrets(s.ns).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
+		}
+	}
+	for _, del := range drop {
+		if err := del(); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitNotTerminating waits until the instance's namespace is not being
+// deleted.
+func (s *Sandbox) awaitNotTerminating(ctx context.Context) error {
+	for {
+		ns, err := s.cs.Core.Namespaces().Get(ctx, s.ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || err == nil && ns.DeletionTimestamp == nil {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // watch follows the namespace's pods until Close.
@@ -137,38 +211,33 @@ func (s *Sandbox) podState(name string) (*corev1.Pod, <-chan struct{}) {
 }
 
 // removeNamespace deletes the instance's namespace and waits until it is
-// gone: a namespace being deleted takes no new objects.
+// gone.
 func (s *Sandbox) removeNamespace(ctx context.Context) error {
-	nss := s.cs.Core.Namespaces()
-	err := nss.Delete(ctx, s.ns, metav1.DeleteOptions{})
+	err := s.cs.Core.Namespaces().Delete(ctx, s.ns, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	for {
-		if _, err := nss.Get(ctx, s.ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return s.awaitNotTerminating(ctx)
 }
 
 // DialContext connects to "service:port" at the address of the service's
-// pod, which tandem reaches when it runs in the cluster or on its node.
+// pod, which tandem reaches when it runs in the cluster or on its node; or,
+// with Runtime.Dial DialPortForward, through the API server.
 func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	network, _, port, err := netns.Target(network, addr, s.spec.Name, netns.Knows(s.spec.Services))
 	if err != nil {
 		return nil, err
 	}
 	host, _, _ := net.SplitHostPort(addr)
+	if s.rt.Dial == DialPortForward {
+		if p := s.procs.Get(host); p != nil {
+			return s.dialForward(ctx, p.name, port)
+		}
+		return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	}
 	ip := s.podIP(host)
 	if ip == "" {
 		// Nothing runs as that service: as a port nothing listens on.
@@ -202,6 +271,7 @@ func (s *Sandbox) Close() error {
 	for _, p := range procs {
 		p.Stop(ctx, 0)
 	}
+	s.closeTunnels()
 	err := s.removeNamespace(ctx)
 	close(s.stop)
 	return err

@@ -12,7 +12,7 @@ import (
 func kubeRuntime(snapshots string, cfg *kubeConfig) (tandem.Runtime, error) {
 	rt := &kube.Runtime{SnapshotDir: snapshots}
 	if cfg != nil {
-		rt.Kubeconfig, rt.Context = cfg.Kubeconfig, cfg.Context
+		rt.Kubeconfig, rt.Context, rt.Dial = cfg.Kubeconfig, cfg.Context, cfg.Dial
 	}
 	return rt, nil
 }

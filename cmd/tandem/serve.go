@@ -64,7 +64,11 @@ func runServe(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "tandem: previews run on the %s runtime (runtime: %s)\n", rt.Name(), cfg.Runtime)
+	how := ""
+	if k := cfg.Kubernetes; rt.Name() == runtimeKubernetes && k != nil && k.Dial == "port-forward" {
+		how = "; the gateway reaches pods through the API server's port-forward"
+	}
+	fmt.Fprintf(stderr, "tandem: previews run on the %s runtime (runtime: %s%s)\n", rt.Name(), cfg.Runtime, how)
 	// The data directory holds every preview's secrets, code and data:
 	// nobody else's to read, whatever an older tandem or the umask left.
 	for _, dir := range []string{cfg.Data, filepath.Join(cfg.Data, "logs"), filepath.Join(cfg.Data, "repos")} {

@@ -199,6 +199,13 @@ func (c *serveConfig) checkRuntime(fail failFunc) {
 	default:
 		fail(c.line("runtime"), "runtime %q: choose process, docker, kubernetes or auto", c.Runtime)
 	}
+	if k := c.Kubernetes; k != nil {
+		switch k.Dial {
+		case "", "pod-ip", "port-forward":
+		default:
+			fail(c.line("kubernetes", "dial"), "kubernetes.dial %q: choose pod-ip (tandem runs in the cluster or on its node) or port-forward (through the API server)", k.Dial)
+		}
+	}
 }
 
 // kubeConfig is tandem.yaml's kubernetes: the cluster runtime: kubernetes
@@ -207,6 +214,9 @@ func (c *serveConfig) checkRuntime(fail failFunc) {
 type kubeConfig struct {
 	Kubeconfig string `yaml:"kubeconfig"` // a kubeconfig file
 	Context    string `yaml:"context"`    // its context; "" for its current one
+	// Dial is how the gateway reaches pods: pod-ip (default: at their
+	// addresses) or port-forward (through the API server, from anywhere).
+	Dial string `yaml:"dial"`
 }
 
 // checkSite checks what previews are served as.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -65,6 +66,50 @@ func podExec(t *testing.T, cfg *rest.Config, ns, pod string, argv ...string) (st
 	}
 	t.Fatalf("exec %v in %s/%s: %v", argv, ns, pod, err)
 	return "", -1
+}
+
+// servicePods maps each service pod of the namespaces (not one-off exec
+// pods) to its UID, which a pod made again would not have.
+func servicePods(t *testing.T, core corev1client.CoreV1Interface, nss ...string) map[string]string {
+	t.Helper()
+	uids := map[string]string{}
+	for _, ns := range nss {
+		list, err := core.Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "dev.tandem/role=service"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list.Items {
+			if p.DeletionTimestamp == nil {
+				uids[ns+"/"+p.Name] = string(p.UID)
+			}
+		}
+	}
+	return uids
+}
+
+// podTimes says, for each service pod of ns, when the API server made it
+// and when its container started running, in seconds from t0 (a phase
+// figure the preview's own steps do not split; the API server records
+// whole seconds).
+func podTimes(t *testing.T, core corev1client.CoreV1Interface, ns string, t0 time.Time) string {
+	t.Helper()
+	list, err := core.Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "dev.tandem/role=service"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 = t0.Truncate(time.Second)
+	var lines []string
+	for _, p := range list.Items {
+		line := fmt.Sprintf("  %-4s made at +%.0f s", p.Labels["dev.tandem/service"], p.CreationTimestamp.Sub(t0).Seconds())
+		for _, c := range p.Status.ContainerStatuses {
+			if r := c.State.Running; r != nil {
+				line += fmt.Sprintf(", running at +%.0f s", r.StartedAt.Sub(t0).Seconds())
+			}
+		}
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 // tandemNamespaces lists the cluster's namespaces tandem made.
@@ -140,6 +185,7 @@ repos:
 	}
 
 	var wg sync.WaitGroup
+	created := time.Now()
 	for _, name := range []string{"pr-1", "pr-2"} {
 		wg.Add(1)
 		go func() {
@@ -197,6 +243,7 @@ repos:
 				p.dbIP = pods.Items[0].Status.PodIP
 			}
 		}
+		t.Logf("%s: when each pod was made and its container ran, from the creates (whole seconds):\n%s", ns, podTimes(t, core, ns, created))
 		if svc, err := core.Services(ns).Get(context.Background(), "db", metav1.GetOptions{}); err != nil || svc.Spec.ClusterIP != "None" {
 			t.Errorf("the db Service of %s: %v", ns, err)
 		}
@@ -216,10 +263,24 @@ repos:
 	}
 
 	// kill -9: the next server makes each instance again and serves both,
-	// with no namespace duplicated or left behind.
+	// with no namespace duplicated or left behind, and every pod kept as it
+	// was: nothing of the previews changed.
+	// The next server reaches the pods through the API server, as one
+	// outside the cluster would: what follows (the previews, the update
+	// polled throughout) goes through port-forward.
+	pods := servicePods(t, core, previews[0].ns, previews[1].ns)
 	s.proc.cmd.Process.Kill()
 	<-s.proc.done
+	config := filepath.Join(s.dir, "tandem.yaml")
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, config, strings.Replace(string(b), "kubernetes:\n", "kubernetes:\n  dial: port-forward\n", 1))
 	s.start()
+	if !strings.Contains(s.proc.out.String(), "through the API server's port-forward") {
+		t.Errorf("the restarted server does not say it reaches pods by port-forward:\n%s", s.proc.out.String())
+	}
 	for _, name := range []string{"pr-1", "pr-2"} {
 		eventually(t, name+" to serve again", 3*time.Minute, func() string {
 			if r := s.get(name, "/", nil); r.status != 200 {
@@ -231,6 +292,9 @@ repos:
 	}
 	if after := tandemNamespaces(t, core); !slices.Equal(after, made) {
 		t.Errorf("namespaces after the restart: %v, want %v", after, made)
+	}
+	if after := servicePods(t, core, previews[0].ns, previews[1].ns); !maps.Equal(after, pods) || len(pods) != 6 {
+		t.Errorf("service pods after the restart: %v, want the same %d as before: %v", after, len(pods), pods)
 	}
 
 	// An update to a new commit (CI's images of it) answers 200 throughout,
