@@ -68,8 +68,9 @@ func podExec(t *testing.T, cfg *rest.Config, ns, pod string, argv ...string) (st
 	return "", -1
 }
 
-// servicePods maps each service pod of the namespaces (not one-off exec
-// pods) to its UID, which a pod made again would not have.
+// servicePods maps each running service pod of the namespaces (not
+// one-off exec pods, nor a one-shot service that has done its work) to its
+// UID, which a pod made again would not have.
 func servicePods(t *testing.T, core corev1client.CoreV1Interface, nss ...string) map[string]string {
 	t.Helper()
 	uids := map[string]string{}
@@ -79,7 +80,7 @@ func servicePods(t *testing.T, core corev1client.CoreV1Interface, nss ...string)
 			t.Fatal(err)
 		}
 		for _, p := range list.Items {
-			if p.DeletionTimestamp == nil {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
 				uids[ns+"/"+p.Name] = string(p.UID)
 			}
 		}
@@ -110,6 +111,38 @@ func podTimes(t *testing.T, core corev1client.CoreV1Interface, ns string, t0 tim
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// kubePreviewFile is previewFile with a one-shot migrate service, as the
+// seed article's stacks have: it seeds each preview's database before the
+// api starts (service_completed_successfully), and may run again (a
+// restarted server starts it as docker compose up would). It waits until
+// db answers, as migrate commands do: a pod that has just started is
+// refused by its peers for a moment on a cluster that enforces
+// NetworkPolicies (docs/runtimes.md), though db is healthy.
+func kubePreviewFile() string {
+	const migrate = `  migrate:
+    image: postgres:16
+    depends_on: { db: { condition: service_healthy } }
+    command: ["sh", "-c", "until pg_isready -q -h db -U app; do sleep 0.2; done; exec psql -h db -U app -d shop -v ON_ERROR_STOP=1 -c \"$$SQL\""]
+    environment:
+      PGPASSWORD: pw
+      SQL: CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY, note text); INSERT INTO notes VALUES (1, 'seeded for ${PREVIEW_NAME}') ON CONFLICT DO NOTHING
+`
+	// In previewFile only the api depends on db.
+	f := strings.Replace(previewFile, "depends_on: { db: { condition: service_healthy } }",
+		"depends_on: { db: { condition: service_healthy }, migrate: { condition: service_completed_successfully } }", 1)
+	return strings.Replace(f, "  api:\n", migrate+"  api:\n", 1)
+}
+
+// notes is what preview p's database holds, asked in its db pod.
+func notes(t *testing.T, cfg *rest.Config, ns, db, sql string) string {
+	t.Helper()
+	out, code := podExec(t, cfg, ns, db, "sh", "-c", "PGPASSWORD=pw psql -h 127.0.0.1 -U app -d shop -v ON_ERROR_STOP=1 -tAc \""+sql+"\"")
+	if code != 0 {
+		t.Errorf("%s in %s: exit %d %s", sql, ns, code, out)
+	}
+	return out
 }
 
 // tandemNamespaces lists the cluster's namespaces tandem made.
@@ -149,7 +182,7 @@ func TestServeKubernetesPreviewsOfCIImages(t *testing.T) {
 	}
 	const registry = "registry.example.test/shop"
 	repo := filepath.Join(t.TempDir(), "shop")
-	writeFile(t, filepath.Join(repo, "compose.yml"), fmt.Sprintf(previewFile, registry, "${GIT_SHA}"))
+	writeFile(t, filepath.Join(repo, "compose.yml"), fmt.Sprintf(kubePreviewFile(), registry, "${GIT_SHA}"))
 	sha := commitAll(t, repo)
 	src := filepath.Dir(dockerStack(t))
 	// ciPush builds CI's images of commit sha, and puts them in the cluster.
@@ -225,13 +258,13 @@ repos:
 	// database), and its NetworkPolicy keeps the other's pods out: pr-1's
 	// api reaches its own database and not pr-2's by address, and the other
 	// way round (the test cluster enforces policies with kube-router).
-	type preview struct{ ns, api, dbIP string }
+	type preview struct{ ns, name, api, db, dbIP string }
 	var previews []preview
 	for _, ns := range made {
 		if slices.Contains(before, ns) {
 			continue
 		}
-		p := preview{ns: ns}
+		p := preview{ns: ns, name: strings.Join(strings.Split(ns, "-")[1:3], "-")}
 		for _, svc := range []string{"api", "db"} {
 			pods, err := core.Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "dev.tandem/service=" + svc})
 			if err != nil || len(pods.Items) != 1 {
@@ -240,7 +273,7 @@ repos:
 			if svc == "api" {
 				p.api = pods.Items[0].Name
 			} else {
-				p.dbIP = pods.Items[0].Status.PodIP
+				p.db, p.dbIP = pods.Items[0].Name, pods.Items[0].Status.PodIP
 			}
 		}
 		t.Logf("%s: when each pod was made and its container ran, from the creates (whole seconds):\n%s", ns, podTimes(t, core, ns, created))
@@ -260,6 +293,18 @@ repos:
 		if out, code := podExec(t, cfg, p.ns, p.api, "nc", "-w", "3", other.dbIP, "5432"); code == 0 {
 			t.Errorf("%s's api reached %s's database at %s: %s", p.ns, other.ns, other.dbIP, out)
 		}
+	}
+
+	// Each database was seeded by its preview's migrate, and is its own:
+	// what is written in pr-1's is not in pr-2's.
+	for _, p := range previews {
+		if got, want := notes(t, cfg, p.ns, p.db, "SELECT note FROM notes ORDER BY id"), "seeded for "+p.name+"\n"; got != want {
+			t.Errorf("%s's notes: %q, want %q", p.ns, got, want)
+		}
+	}
+	notes(t, cfg, previews[0].ns, previews[0].db, "INSERT INTO notes VALUES (2, 'only in pr-1')")
+	if got := notes(t, cfg, previews[1].ns, previews[1].db, "SELECT count(*) FROM notes"); got != "1\n" {
+		t.Errorf("pr-2 holds %q notes after a write to pr-1's database, want 1", got)
 	}
 
 	// kill -9: the next server makes each instance again and serves both,
@@ -295,6 +340,11 @@ repos:
 	}
 	if after := servicePods(t, core, previews[0].ns, previews[1].ns); !maps.Equal(after, pods) || len(pods) != 6 {
 		t.Errorf("service pods after the restart: %v, want the same %d as before: %v", after, len(pods), pods)
+	}
+	// The kept database kept its data; the migrate that ran again added
+	// nothing.
+	if got, want := notes(t, cfg, previews[0].ns, previews[0].db, "SELECT note FROM notes ORDER BY id"), "seeded for pr-1\nonly in pr-1\n"; got != want {
+		t.Errorf("pr-1's notes after the restart: %q, want %q", got, want)
 	}
 
 	// An update to a new commit (CI's images of it) answers 200 throughout,
