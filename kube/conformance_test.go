@@ -31,7 +31,8 @@ func cluster(t *testing.T) *Runtime {
 }
 
 // TestConformance runs the suite every runtime passes, with the gateway
-// reaching pods at their addresses and through the API server.
+// reaching pods at their addresses and through the API server, and with
+// databases on the node and on claims (snapshots by pg_dump).
 func TestConformance(t *testing.T) {
 	for _, dial := range []string{DialPodIP, DialPortForward} {
 		t.Run(dial, func(t *testing.T) {
@@ -40,6 +41,12 @@ func TestConformance(t *testing.T) {
 			conformance(t, r)
 		})
 	}
+	t.Run("claims", func(t *testing.T) {
+		r := cluster(t)
+		r.Storage, r.StorageClass = StorageClaim, testClass
+		provision(t, r)
+		conformance(t, r)
+	})
 }
 
 func conformance(t *testing.T, r *Runtime) {

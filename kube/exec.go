@@ -30,17 +30,17 @@ func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, 
 		return tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
 	}
 	if p := s.running(svc.Name); p != nil {
-		return s.execIn(ctx, p.name, argv, stdout, stderr)
+		return s.execIn(ctx, p.name, argv, nil, stdout, stderr)
 	}
 	return s.execOnce(ctx, svc, argv, stdout, stderr)
 }
 
 // execIn is the pods/exec subresource, over WebSocket, or SPDY where the
-// API server lacks it.
-func (s *Sandbox) execIn(ctx context.Context, pod string, argv []string, stdout, stderr io.Writer) error {
+// API server lacks it; stdin, when not nil, is the command's input.
+func (s *Sandbox) execIn(ctx context.Context, pod string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cfg := s.rt.config
 	req := s.cs.Core.RESTClient().Post().Resource("pods").Namespace(s.ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: argv, Stdin: stdin != nil, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ws, err := remotecommand.NewWebSocketExecutor(cfg, http.MethodGet, req.URL().String())
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func (s *Sandbox) execIn(ctx context.Context, pod string, argv []string, stdout,
 	// callers often pass one buffer for both (a healthcheck's output).
 	var mu sync.Mutex
 	stdout, stderr = &lockedWriter{mu: &mu, w: stdout}, &lockedWriter{mu: &mu, w: stderr}
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: stdout, Stderr: stderr})
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -85,7 +85,7 @@ func (s *Sandbox) execOnce(ctx context.Context, svc *tandem.Service, argv []stri
 	if _, err := s.applyService(ctx, svc); err != nil {
 		return err
 	}
-	if _, err := s.restore(svc); err != nil {
+	if _, err := s.restore(ctx, svc); err != nil {
 		return err
 	}
 	name := svc.Name + "-exec-" + suffix()

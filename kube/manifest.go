@@ -111,7 +111,8 @@ func (s *Sandbox) digest(svc *tandem.Service) string {
 // pod is how svc runs: its image with Compose's entrypoint and command
 // (command and args, as Kubernetes names them), its environment from its
 // Secret, its limits, and its data volume. role "exec" is a one-off pod
-// running argv in svc's place, as docker compose run does.
+// running argv in svc's place, as docker compose run does; role "data" is
+// a postgres service's maintenance pod, its server started with argv.
 func (s *Sandbox) pod(name string, svc *tandem.Service, role string, argv []string) *corev1ac.PodApplyConfiguration {
 	c := corev1ac.Container().
 		WithName("main").
@@ -119,9 +120,17 @@ func (s *Sandbox) pod(name string, svc *tandem.Service, role string, argv []stri
 		WithImagePullPolicy(s.rt.pullPolicy()).
 		WithEnvFrom(corev1ac.EnvFromSource().WithSecretRef(corev1ac.SecretEnvSource().WithName(secretName(svc)))).
 		WithSecurityContext(corev1ac.SecurityContext().WithAllowPrivilegeEscalation(false))
-	if role == "exec" {
+	switch {
+	case role == "exec":
 		c.WithCommand(argv...)
-	} else {
+	case role == "data":
+		// The image's entrypoint (which makes the database on first
+		// start) with argv as the server's command line.
+		if svc.Entrypoint != nil {
+			c.WithCommand(svc.Entrypoint...)
+		}
+		c.WithArgs(argv...)
+	default:
 		if svc.Entrypoint != nil {
 			c.WithCommand(svc.Entrypoint...)
 		}
@@ -147,12 +156,37 @@ func (s *Sandbox) pod(name string, svc *tandem.Service, role string, argv []stri
 		spec.WithOS(corev1ac.PodOS().WithName(corev1.Linux))
 	}
 	if isPostgres(svc) {
-		c.WithVolumeMounts(corev1ac.VolumeMount().WithName("data").WithMountPath(pgdata(svc)))
-		spec.WithVolumes(corev1ac.Volume().WithName("data").
-			WithHostPath(corev1ac.HostPathVolumeSource().WithPath(s.pgDataHost(svc)).WithType(corev1.HostPathDirectoryOrCreate)))
+		if s.rt.claims() {
+			// A subdirectory: a fresh filesystem's lost+found would make
+			// the volume's root a directory initdb refuses.
+			c.WithVolumeMounts(corev1ac.VolumeMount().WithName("data").WithMountPath(pgdata(svc)).WithSubPath("pgdata"))
+			spec.WithVolumes(corev1ac.Volume().WithName("data").
+				WithPersistentVolumeClaim(corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(claimName(svc))))
+		} else {
+			c.WithVolumeMounts(corev1ac.VolumeMount().WithName("data").WithMountPath(pgdata(svc)))
+			spec.WithVolumes(corev1ac.Volume().WithName("data").
+				WithHostPath(corev1ac.HostPathVolumeSource().WithPath(s.pgDataHost(svc)).WithType(corev1.HostPathDirectoryOrCreate)))
+		}
 	}
 	spec.WithContainers(c)
 	return corev1ac.Pod(name, s.ns).WithLabels(s.labels(svc.Name, role)).WithSpec(spec)
+}
+
+// claimName is the PersistentVolumeClaim of a postgres service's data.
+func claimName(svc *tandem.Service) string { return "pgdata-" + svc.Name }
+
+// claim is the PersistentVolumeClaim of svc's data (Runtime.Storage
+// StorageClaim): one volume, read and written from one node.
+func (s *Sandbox) claim(svc *tandem.Service) *corev1ac.PersistentVolumeClaimApplyConfiguration {
+	spec := corev1ac.PersistentVolumeClaimSpec().
+		WithAccessModes(corev1.ReadWriteOnce).
+		WithResources(corev1ac.VolumeResourceRequirements().WithRequests(corev1.ResourceList{
+			corev1.ResourceStorage: s.rt.claimSize(),
+		}))
+	if s.rt.StorageClass != "" {
+		spec.WithStorageClassName(s.rt.StorageClass)
+	}
+	return corev1ac.PersistentVolumeClaim(claimName(svc), s.ns).WithLabels(s.labels(svc.Name, "")).WithSpec(spec)
 }
 
 func (r *Runtime) pullPolicy() corev1.PullPolicy {

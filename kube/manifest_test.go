@@ -113,6 +113,33 @@ func TestPostgresKeepsItsDataInTheInstanceDirectoryAndStopsOnItsSignal(t *testin
 	}
 }
 
+// With storage: claim the data is the service's claim, at a subdirectory
+// of it, and the claim asks for the configured class and size.
+func TestPostgresOnAClaim(t *testing.T) {
+	s := testSandbox()
+	s.rt.Storage, s.rt.StorageClass, s.rt.ClaimSize = StorageClaim, "fast", "5Gi"
+	db := &tandem.Service{Name: "db", Image: "postgres:16", Environment: map[string]string{"POSTGRES_PASSWORD": "pw"}}
+	got := asJSON(t, s.pod("db-1", db, "service", nil))
+	for _, want := range []string{`"mountPath":"/var/lib/postgresql/data","subPath":"pgdata"`, `"persistentVolumeClaim":{"claimName":"pgdata-db"}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("db pod lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "hostPath") {
+		t.Errorf("db pod on a claim mounts a node directory:\n%s", got)
+	}
+	claim := asJSON(t, s.claim(db))
+	for _, want := range []string{`"name":"pgdata-db"`, `"accessModes":["ReadWriteOnce"]`, `"storage":"5Gi"`, `"storageClassName":"fast"`} {
+		if !strings.Contains(claim, want) {
+			t.Errorf("claim lacks %s:\n%s", want, claim)
+		}
+	}
+	data := asJSON(t, s.pod("db-data-1", db, "data", []string{"postgres", "-c", "listen_addresses=", "-p", dataPort}))
+	if !strings.Contains(data, `"args":["postgres","-c","listen_addresses=","-p","5433"]`) || strings.Contains(data, `"command"`) {
+		t.Errorf("the maintenance pod must run the image's entrypoint with the server's arguments:\n%s", data)
+	}
+}
+
 func TestNetworkPolicyAdmitsOnlyTheNamespaceAndTheGateway(t *testing.T) {
 	got := asJSON(t, testSandbox().isolation())
 	for _, want := range []string{`"podSelector":{}`, `"policyTypes":["Ingress"]`, `{"podSelector":{}}`, `{"namespaceSelector":{"matchLabels":{"dev.tandem/gateway":"true"}}}`} {

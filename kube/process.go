@@ -59,7 +59,7 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 			return nil, errorf("service %s: its earlier pod %s did not stop: %w", svc.Name, name, err)
 		}
 	}
-	restored, err := s.restore(svc)
+	restored, err := s.restore(ctx, svc)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,10 @@
 // Images run as written (image:), pulled as the cluster pulls them; build:
 // is not supported: CI builds and pushes the images, as the preview
 // article's pipeline does. Database data (postgres:*) lives in the
-// instance's data directory as a hostPath volume, so tandem runs on the
-// cluster's node (a single-node cluster); snapshots are copies of it, as
-// under the docker runtime.
+// instance's data directory as a hostPath volume (Storage StorageNode: tandem
+// runs on the cluster's node; snapshots are copies of it, as under the
+// docker runtime), or on a PersistentVolumeClaim per database (StorageClaim:
+// any node; snapshots are pg_dump archives).
 package kube
 
 import (
@@ -32,6 +33,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/discovery"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -77,7 +79,15 @@ type Runtime struct {
 	PullPolicy corev1.PullPolicy
 	// Dial is how the gateway reaches pods: DialPodIP (also "") or
 	// DialPortForward.
-	Dial   string
+	Dial string
+	// Storage is where postgres services keep their data: StorageNode
+	// (also "") or StorageClaim.
+	Storage string
+	// StorageClass is the claims' storage class; "": the cluster's default.
+	StorageClass string
+	// ClaimSize is each claim's size; "": 1Gi.
+	ClaimSize string
+
 	once   sync.Once
 	cs     *clients
 	config *rest.Config
@@ -198,10 +208,37 @@ func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tand
 	if r.Dial != "" && r.Dial != DialPodIP && r.Dial != DialPortForward {
 		return nil, tandem.Errorf(tandem.EINVALID, "kubernetes: dial %q: choose %s or %s", r.Dial, DialPodIP, DialPortForward)
 	}
+	if r.Storage != "" && r.Storage != StorageNode && r.Storage != StorageClaim {
+		return nil, tandem.Errorf(tandem.EINVALID, "kubernetes: storage %q: choose %s or %s", r.Storage, StorageNode, StorageClaim)
+	}
+	if _, err := resource.ParseQuantity(r.ClaimSize); r.ClaimSize != "" && err != nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "kubernetes: claim_size %q: %v", r.ClaimSize, err)
+	}
 	if err := r.Available(ctx); err != nil {
 		return nil, err
 	}
 	return newSandbox(ctx, r, spec)
+}
+
+// Where postgres services keep their data (Runtime.Storage).
+const (
+	// StorageNode is a directory of the instance's data directory on
+	// the node tandem runs on (a hostPath volume); snapshots are copies of
+	// it. For single-node clusters.
+	StorageNode = "node"
+	// StorageClaim is a PersistentVolumeClaim per postgres service, on
+	// any node; snapshots are pg_dump archives kept by tandem and
+	// restored with pg_restore.
+	StorageClaim = "claim"
+)
+
+func (r *Runtime) claims() bool { return r.Storage == StorageClaim }
+
+func (r *Runtime) claimSize() resource.Quantity {
+	if q, err := resource.ParseQuantity(r.ClaimSize); r.ClaimSize != "" && err == nil {
+		return q
+	}
+	return resource.MustParse("1Gi")
 }
 
 // RemoveSnapshot deletes the copy snapshot id names.

@@ -87,19 +87,20 @@ func newSandbox(ctx context.Context, r *Runtime, spec tandem.SandboxSpec) (_ *Sa
 }
 
 // sweep deletes what an earlier tandem left that this instance will not
-// use: one-off exec pods, and the pods, Services and Secrets of services
-// the instance no longer has. The pods of its services wait for Start,
+// use: one-off pods (exec, and the database's own maintenance pods), and
+// the pods, Services and Secrets of services the instance no longer has
+// (not their data's claims: as Compose keeps volumes). The pods of its services wait for Start,
 // which keeps or replaces each.
 func (s *Sandbox) sweep(ctx context.Context) error {
 	has := map[string]bool{}
 	for _, name := range s.spec.Services {
 		has[name] = true
 	}
-	left := func(l map[string]string) bool { return l[labelRole] == "exec" || !has[l[labelService]] }
+	gone := func(l map[string]string) bool { return !has[l[labelService]] }
 	s.mu.Lock()
 	var pods []string
 	for name, pod := range s.pods {
-		if left(pod.Labels) {
+		if pod.Labels[labelRole] != "service" || gone(pod.Labels) {
 			pods = append(pods, name)
 		}
 	}
@@ -120,12 +121,12 @@ func (s *Sandbox) sweep(ctx context.Context) error {
 	}
 	var drop []func() error
 	for _, o := range svcs.Items {
-		if left(o.Labels) {
+		if gone(o.Labels) {
 			drop = append(drop, func() error { return s.cs.Core.Services(s.ns).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
 		}
 	}
 	for _, o := range secs.Items {
-		if left(o.Labels) {
+		if gone(o.Labels) {
 			drop = append(drop, func() error { return s.cs.Core.Secrets(s.ns).Delete(ctx, o.Name, metav1.DeleteOptions{}) })
 		}
 	}
@@ -289,21 +290,29 @@ func (s *Sandbox) pgDataHost(svc *tandem.Service) string {
 
 // restore gives a postgres service whose data is not initialised yet a copy
 // of the snapshot SandboxSpec.Restore names for it.
-func (s *Sandbox) restore(svc *tandem.Service) (bool, error) {
+func (s *Sandbox) restore(ctx context.Context, svc *tandem.Service) (bool, error) {
 	id := s.spec.Restore[svc.Name]
-	if id == "" || !isPostgres(svc) {
+	switch {
+	case !isPostgres(svc):
+		return false, nil
+	case s.rt.claims():
+		return s.restoreClaim(ctx, svc, id)
+	case id == "":
 		return false, nil
 	}
 	return s.rt.snapshots().RestorePostgres(id, s.pgDataHost(svc))
 }
 
 // Snapshot copies the data of a postgres service that is not running.
-func (s *Sandbox) Snapshot(_ context.Context, svc *tandem.Service) (string, error) {
+func (s *Sandbox) Snapshot(ctx context.Context, svc *tandem.Service) (string, error) {
 	if !isPostgres(svc) {
 		return "", tandem.Errorf(tandem.EUNSUPPORTED, "service %s: only postgres images can be snapshotted", svc.Name)
 	}
 	if s.running(svc.Name) != nil {
 		return "", tandem.Errorf(tandem.ECONFLICT, "service %s: its server is running: stop it before taking a snapshot", svc.Name)
+	}
+	if s.rt.claims() {
+		return s.snapshotClaim(ctx, svc)
 	}
 	return s.rt.snapshots().TakePostgres(svc.Name, s.pgDataHost(svc))
 }

@@ -13,6 +13,7 @@ func kubeRuntime(snapshots string, cfg *kubeConfig) (tandem.Runtime, error) {
 	rt := &kube.Runtime{SnapshotDir: snapshots}
 	if cfg != nil {
 		rt.Kubeconfig, rt.Context, rt.Dial = cfg.Kubeconfig, cfg.Context, cfg.Dial
+		rt.Storage, rt.StorageClass, rt.ClaimSize = cfg.Storage, cfg.StorageClass, cfg.ClaimSize
 	}
 	return rt, nil
 }

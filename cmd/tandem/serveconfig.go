@@ -205,8 +205,21 @@ func (c *serveConfig) checkRuntime(fail failFunc) {
 		default:
 			fail(c.line("kubernetes", "dial"), "kubernetes.dial %q: choose pod-ip (tandem runs in the cluster or on its node) or port-forward (through the API server)", k.Dial)
 		}
+		switch k.Storage {
+		case "", "node", "claim":
+		default:
+			fail(c.line("kubernetes", "storage"), "kubernetes.storage %q: choose node (the instance's directory on tandem's node) or claim (a PersistentVolumeClaim per database)", k.Storage)
+		}
+		if k.ClaimSize != "" && !claimSize.MatchString(k.ClaimSize) {
+			fail(c.line("kubernetes", "claim_size"), "kubernetes.claim_size %q is not a size, like 1Gi or 500Mi", k.ClaimSize)
+		}
 	}
 }
+
+// claimSize is a Kubernetes quantity of bytes, as claims are sized (checked
+// here without the kubernetes runtime's packages, which a tandem built
+// without it lacks).
+var claimSize = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
 
 // kubeConfig is tandem.yaml's kubernetes: the cluster runtime: kubernetes
 // runs previews on. Both empty: in-cluster configuration when tandem runs
@@ -217,6 +230,13 @@ type kubeConfig struct {
 	// Dial is how the gateway reaches pods: pod-ip (default: at their
 	// addresses) or port-forward (through the API server, from anywhere).
 	Dial string `yaml:"dial"`
+	// Storage is where postgres services keep their data: node (default:
+	// the instance's directory on tandem's node) or claim (a
+	// PersistentVolumeClaim of StorageClass, ClaimSize; snapshots by
+	// pg_dump).
+	Storage      string `yaml:"storage"`
+	StorageClass string `yaml:"storage_class"`
+	ClaimSize    string `yaml:"claim_size"`
 }
 
 // checkSite checks what previews are served as.

@@ -47,6 +47,8 @@ func TestServeCheckRefuses(t *testing.T) {
 		{"cache size", "domain: p.example.com\ncache:\n  max_size: big\n" + repos, `tandem.yaml:3: cache: max_size "big" is not a size, like 20g or 500m (0: no limit)`},
 		{"sleep_after", "domain: p.example.com\nsleep_after: 10ms\n" + repos, `sleep_after "10ms": a duration of a second or more (like 30m), or off`},
 		{"runtime", "domain: p.example.com\nruntime: podman\n" + repos, `tandem.yaml:2: runtime "podman": choose process, docker, kubernetes or auto`},
+		{"kubernetes storage", "domain: p.example.com\nruntime: kubernetes\nkubernetes:\n  storage: nfs\n" + repos, `tandem.yaml:4: kubernetes.storage "nfs": choose node`},
+		{"kubernetes claim size", "domain: p.example.com\nruntime: kubernetes\nkubernetes:\n  storage: claim\n  claim_size: big\n" + repos, `tandem.yaml:5: kubernetes.claim_size "big" is not a size`},
 		{"kubernetes dial", "domain: p.example.com\nruntime: kubernetes\nkubernetes:\n  kubeconfig: /k\n  dial: tunnel\n" + repos, `tandem.yaml:5: kubernetes.dial "tunnel": choose pod-ip`},
 		{"repository's sleep_after", "domain: p.example.com\nrepos:\n  - {name: shop, url: /srv/shop.git, compose: c.yml, sleep_after: soon}\n", `sleep_after "soon": a duration of a second or more (like 30m), or off`},
 	} {

@@ -1,0 +1,175 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// With Runtime.Storage StorageClaim, a postgres service keeps its data on a
+// PersistentVolumeClaim, which any node may mount: tandem no longer needs
+// to run on the node. Its snapshots are then pg_dump archives (custom
+// format) kept in tandem's snapshot store, taken and restored through a
+// maintenance pod: the service's image, environment and claim, its server
+// listening on its socket only, on dataPort.
+
+// dataPort is the maintenance server's port: not 5432, where the image's
+// entrypoint runs the server it initialises the database with, so that
+// being ready on dataPort means the real server is.
+const dataPort = "5433"
+
+// dumpFile is the archive in a claim snapshot's directory.
+const dumpFile = "postgres.dump"
+
+// annotationData on a claim says what its data came from: a snapshot it was
+// restored from, or the service's own first start. A claim without it is
+// new, and only a new claim is restored into.
+const annotationData = "dev.tandem/data"
+
+// restoreClaim applies svc's claim and, when the claim is new and id names
+// a snapshot, restores the snapshot into it before the service starts.
+func (s *Sandbox) restoreClaim(ctx context.Context, svc *tandem.Service, id string) (bool, error) {
+	claims := s.cs.Core.PersistentVolumeClaims(s.ns)
+	c, err := claims.Apply(ctx, s.claim(svc), applyOptions)
+	if err != nil {
+		return false, errorf("service %s: its data's claim: %w", svc.Name, err)
+	}
+	if c.Annotations[annotationData] != "" {
+		return false, nil
+	}
+	mark := func(what string) error {
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annotationData: what}}})
+		_, err := claims.Patch(ctx, c.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+		return err
+	}
+	if id == "" {
+		return false, mark("its own")
+	}
+	dir, err := s.rt.snapshots().Path(id)
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open(filepath.Join(dir, dumpFile))
+	if err != nil {
+		return false, tandem.Errorf(tandem.ENOTFOUND, "snapshot %s is gone (%v)", id, err)
+	}
+	defer f.Close()
+	// --clean: a restore a crash interrupted is done again whole.
+	restore := `exec pg_restore --clean --if-exists --no-owner --exit-on-error -p ` + dataPort +
+		` -U "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"`
+	err = s.withData(ctx, svc, func(pod string) error {
+		var out bytes.Buffer
+		if err := s.execIn(ctx, pod, []string{"sh", "-c", restore}, f, &out, &out); err != nil {
+			return errorf("service %s: pg_restore of snapshot %s: %v: %s", svc.Name, id, err, lastLines(out.String(), 10))
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return true, mark("snapshot " + id)
+}
+
+// snapshotClaim keeps a pg_dump archive of svc's database.
+func (s *Sandbox) snapshotClaim(ctx context.Context, svc *tandem.Service) (id string, err error) {
+	store := s.rt.snapshots()
+	id, dir, err := store.New()
+	if err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	f, err := os.OpenFile(filepath.Join(dir, dumpFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	dump := `exec pg_dump -Fc -p ` + dataPort + ` -U "${POSTGRES_USER:-postgres}" "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"`
+	err = s.withData(ctx, svc, func(pod string) error {
+		var stderr bytes.Buffer
+		if err := s.execIn(ctx, pod, []string{"sh", "-c", dump}, nil, f, &stderr); err != nil {
+			return errorf("service %s: pg_dump: %v: %s", svc.Name, err, lastLines(stderr.String(), 10))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, f.Close()
+}
+
+// withData runs fn while svc's maintenance pod serves its database, and
+// removes the pod after, waiting until it is gone: the service's own pod
+// may not start a second server on the same data.
+func (s *Sandbox) withData(ctx context.Context, svc *tandem.Service, fn func(pod string) error) (err error) {
+	if _, err := s.applyService(ctx, svc); err != nil {
+		return err
+	}
+	name := svc.Name + "-data-" + suffix()
+	pod := s.pod(name, svc, "data", []string{"postgres", "-c", "listen_addresses=", "-p", dataPort})
+	if _, err := s.cs.Core.Pods(s.ns).Apply(ctx, pod, applyOptions); err != nil {
+		return errorf("service %s: its maintenance pod: %w", svc.Name, err)
+	}
+	defer func() {
+		s.deletePod(name, svc.StopGrace)
+		gone, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if e := s.awaitGone(gone, name); e != nil && err == nil {
+			err = errorf("service %s: its maintenance pod %s did not stop: %w", svc.Name, name, e)
+		}
+	}()
+	if err := s.awaitStart(ctx, name, svc); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		var out bytes.Buffer
+		if s.execIn(ctx, name, []string{"pg_isready", "-q", "-p", dataPort}, nil, &out, &out) == nil {
+			break
+		}
+		if p, _ := s.podState(name); p != nil {
+			if t, ok := ended(p); ok {
+				return errorf("service %s: its database server ended (%v) before it was ready: %s", svc.Name, exitError(t), s.tail(name))
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errorf("service %s: its database server was not ready within 2 minutes: %s", svc.Name, s.tail(name))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fn(name)
+}
+
+// tail is the last lines pod wrote, for an error.
+func (s *Sandbox) tail(pod string) string {
+	n := int64(10)
+	b, err := s.cs.Core.Pods(s.ns).GetLogs(pod, &corev1.PodLogOptions{Container: "main", TailLines: &n}).DoRaw(context.Background())
+	if err != nil {
+		return fmt.Sprintf("(its output: %v)", err)
+	}
+	return lastLines(string(b), 10)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
