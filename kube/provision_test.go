@@ -21,7 +21,7 @@ const testClass = "tandem-test"
 // duration: the test cluster has none. Each claim of testClass gets a
 // hostPath volume in a directory of the test's, bound to it; the volumes
 // go when the test ends.
-func provision(t *testing.T, r *Runtime) {
+func provision(t testing.TB, r *Runtime) {
 	t.Helper()
 	cs, err := r.client()
 	if err != nil {

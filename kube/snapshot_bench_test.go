@@ -1,0 +1,89 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// BenchmarkSnapshot times a seeded database's snapshot, and a new
+// instance's database started from it until it answers, with the data on
+// the node (file copies) and on claims (pg_dump, pg_restore):
+//
+//	TANDEM_KUBECONFIG=… go test -run '^$' -bench Snapshot -benchtime 1x ./kube/
+func BenchmarkSnapshot(b *testing.B) {
+	kc := os.Getenv("TANDEM_KUBECONFIG")
+	if kc == "" {
+		b.Skip("no cluster: TANDEM_KUBECONFIG is not set")
+	}
+	for _, storage := range []string{StorageNode, StorageClaim} {
+		b.Run(storage, func(b *testing.B) {
+			r := &Runtime{Kubeconfig: kc, SnapshotDir: b.TempDir(), PullPolicy: corev1.PullNever, Storage: storage, StorageClass: testClass}
+			if storage == StorageClaim {
+				provision(b, r)
+			}
+			db := &tandem.Service{Name: "db", Image: "postgres:16", StopSignal: "SIGINT", StopGrace: 30 * time.Second, Environment: map[string]string{
+				"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop", "POSTGRES_INITDB_ARGS": "--no-sync"}}
+			ctx := context.Background()
+			psql := func(sb tandem.Sandbox, sql string) (string, error) {
+				var out bytes.Buffer
+				err := sb.Exec(ctx, db, []string{"psql", "-h", "127.0.0.1", "-U", "app", "-d", "shop", "-v", "ON_ERROR_STOP=1", "-tAc", sql}, &out, &out)
+				return strings.TrimSpace(out.String()), err
+			}
+			up := func(sb tandem.Sandbox) tandem.Process {
+				p, err := sb.Start(ctx, db, io.Discard, io.Discard)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+					if _, err := psql(sb, "select 1"); err == nil {
+						return p
+					} else if time.Now().After(deadline) {
+						b.Fatalf("postgres did not answer: %v", err)
+					}
+				}
+			}
+			sandbox := func(name string, restore map[string]string) tandem.Sandbox {
+				sb, err := r.NewSandbox(ctx, tandem.SandboxSpec{Name: name, Services: []string{"db"}, DataDir: b.TempDir(), Restore: restore})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { sb.Close() })
+				return sb
+			}
+			var snap, restore time.Duration
+			for range b.N {
+				seeded := sandbox("bench-seed-"+storage, nil)
+				p := up(seeded)
+				// About 20 MB of rows, a seeded demo database's size.
+				if out, err := psql(seeded, "create table article (id int primary key, title text, body text); insert into article select i, 'title '||i, repeat('body ', 30) from generate_series(1, 100000) i"); err != nil {
+					b.Fatalf("%v: %s", err, out)
+				}
+				p.Stop(ctx, time.Minute)
+				began := time.Now()
+				id, err := seeded.Snapshot(ctx, db)
+				if err != nil {
+					b.Fatal(err)
+				}
+				snap += time.Since(began)
+				restored := sandbox("bench-restore-"+storage, map[string]string{"db": id})
+				began = time.Now()
+				up(restored)
+				restore += time.Since(began)
+				if got, err := psql(restored, "select count(*) from article"); err != nil || got != "100000" {
+					b.Fatalf("restored rows: %q %v", got, err)
+				}
+			}
+			b.ReportMetric(snap.Seconds()/float64(b.N), "snapshot-s")
+			b.ReportMetric(restore.Seconds()/float64(b.N), "restore-to-answer-s")
+		})
+	}
+}
