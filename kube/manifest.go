@@ -18,9 +18,11 @@ import (
 )
 
 // namespace is the instance's namespace, labelled so that what a killed
-// tandem left can be found.
+// tandem left can be found, and annotated with the data directory it
+// belongs to and the machine that directory is on (Runtime.sweepGone).
 func (s *Sandbox) namespace() *corev1ac.NamespaceApplyConfiguration {
-	return corev1ac.Namespace(s.ns).WithLabels(s.labels("", ""))
+	return corev1ac.Namespace(s.ns).WithLabels(s.labels("", "")).
+		WithAnnotations(map[string]string{annotationDataDir: s.data, annotationMachine: machineID()})
 }
 
 // labels mark an object as the instance's; service and role as a pod's.

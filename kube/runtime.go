@@ -22,18 +22,23 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/discovery"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -57,6 +62,10 @@ const (
 	// tandem keeps it when it would make the same pod.
 	annotationSpec = "dev.tandem/spec" // the digest of the pod a service's spec makes
 	annotationEnv  = "dev.tandem/env"  // the resourceVersion of the environment's Secret it read
+
+	// Annotations of an instance's namespace: whose it is.
+	annotationDataDir = "dev.tandem/data-dir" // the instance's data directory
+	annotationMachine = "dev.tandem/machine"  // the machine that directory is on
 
 	// LabelGateway marks a namespace whose pods may reach every
 	// instance: where tandem serve runs when it runs in the cluster.
@@ -217,6 +226,7 @@ func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tand
 	if err := r.Available(ctx); err != nil {
 		return nil, err
 	}
+	go r.sweepGone(context.WithoutCancel(ctx))
 	return newSandbox(ctx, r, spec)
 }
 
@@ -240,6 +250,40 @@ func (r *Runtime) claimSize() resource.Quantity {
 	}
 	return resource.MustParse("1Gi")
 }
+
+// sweepGone deletes the namespaces of instances whose data directory, on
+// this machine, is gone: a destroyed instance's (with claims, Close keeps the
+// namespace, where the data is), or one a killed tandem left.
+func (r *Runtime) sweepGone(ctx context.Context) {
+	cs, err := r.client()
+	if err != nil {
+		return
+	}
+	list, err := cs.Core.Namespaces().List(ctx, metav1.ListOptions{LabelSelector: labelManaged + "=tandem"})
+	if err != nil {
+		return
+	}
+	me := machineID()
+	for _, ns := range list.Items {
+		dir := ns.Annotations[annotationDataDir]
+		if ns.DeletionTimestamp != nil || dir == "" || !filepath.IsAbs(dir) || ns.Annotations[annotationMachine] != me {
+			continue
+		}
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			cs.Core.Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
+		}
+	}
+}
+
+// machineID tells this machine from others that share the cluster:
+// /etc/machine-id, else the host's name.
+var machineID = sync.OnceValue(func() string {
+	if b, err := os.ReadFile("/etc/machine-id"); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b))
+	}
+	h, _ := os.Hostname()
+	return h
+})
 
 // RemoveSnapshot deletes the copy snapshot id names.
 func (r *Runtime) RemoveSnapshot(_ context.Context, id string) error {

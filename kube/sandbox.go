@@ -261,7 +261,10 @@ func (s *Sandbox) podIP(service string) string {
 	return ""
 }
 
-// Close stops every pod of the instance and removes its namespace.
+// Close stops every pod of the instance and removes its namespace; with
+// claims (whose data lives in the namespace, not in the data directory) it
+// removes the pods only, and the namespace goes once the data directory
+// has (Runtime.sweepGone).
 func (s *Sandbox) Close() error {
 	procs, first := s.procs.Close()
 	if !first {
@@ -273,7 +276,12 @@ func (s *Sandbox) Close() error {
 		p.Stop(ctx, 0)
 	}
 	s.closeTunnels()
-	err := s.removeNamespace(ctx)
+	var err error
+	if s.rt.claims() {
+		err = s.cs.Core.Pods(s.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	} else {
+		err = s.removeNamespace(ctx)
+	}
 	close(s.stop)
 	return err
 }

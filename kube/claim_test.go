@@ -1,0 +1,90 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tandem-dev/tandem"
+)
+
+// With claims the data is not in the data directory, yet it lives as long
+// as that directory does: Close (a stop, a sleep, a server's shutdown) keeps
+// the namespace and its claim, the next sandbox of the directory starts on
+// the same data, and once the directory is removed (destroy) the next
+// sandbox made on this machine removes the namespace.
+func TestClaimsLiveAsLongAsTheDataDirectory(t *testing.T) {
+	r := cluster(t)
+	r.Storage, r.StorageClass = StorageClaim, testClass
+	provision(t, r)
+	cs, err := r.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db := &tandem.Service{Name: "db", Image: "postgres:16", StopSignal: "SIGINT", StopGrace: 30 * time.Second, Environment: map[string]string{
+		"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop", "POSTGRES_INITDB_ARGS": "--no-sync"}}
+	dir := t.TempDir()
+	spec := tandem.SandboxSpec{Name: "claim-life", Services: []string{"db"}, DataDir: dir}
+	psql := func(sb tandem.Sandbox, sql string) (string, error) {
+		var out bytes.Buffer
+		err := sb.Exec(ctx, db, []string{"psql", "-h", "127.0.0.1", "-U", "app", "-d", "shop", "-v", "ON_ERROR_STOP=1", "-tAc", sql}, &out, &out)
+		return strings.TrimSpace(out.String()), err
+	}
+	up := func() tandem.Sandbox {
+		sb, err := r.NewSandbox(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sb.Start(ctx, db, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			if _, err := psql(sb, "select 1"); err == nil {
+				return sb
+			} else if time.Now().After(deadline) {
+				t.Fatalf("postgres did not answer: %v", err)
+			}
+		}
+	}
+
+	sb := up()
+	ns := sb.(*Sandbox).ns
+	if out, err := psql(sb, "create table kept (v text); insert into kept values ('before close')"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Core.PersistentVolumeClaims(ns).Get(ctx, claimName(db), metav1.GetOptions{}); err != nil {
+		t.Fatalf("the claim after Close: %v", err)
+	}
+	sb = up()
+	if got, err := psql(sb, "select v from kept"); err != nil || got != "before close" {
+		t.Errorf("after Close and a new sandbox: %q %v, want the row written before", got, err)
+	}
+	sb.Close()
+
+	os.RemoveAll(dir)
+	other, err := r.NewSandbox(ctx, tandem.SandboxSpec{Name: "claim-other", Services: []string{"db"}, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		n, err := cs.Core.Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || err == nil && n.DeletionTimestamp != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the namespace of a removed data directory is still there: %v", err)
+		}
+	}
+}
