@@ -29,30 +29,17 @@ func TestClaimsLiveAsLongAsTheDataDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	db := &tandem.Service{Name: "db", Image: "postgres:16", StopSignal: "SIGINT", StopGrace: 30 * time.Second, Environment: map[string]string{
-		"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop", "POSTGRES_INITDB_ARGS": "--no-sync"}}
+	db := testPostgres()
 	dir := t.TempDir()
 	spec := tandem.SandboxSpec{Name: "claim-life", Services: []string{"db"}, DataDir: dir}
-	psql := func(sb tandem.Sandbox, sql string) (string, error) {
-		var out bytes.Buffer
-		err := sb.Exec(ctx, db, []string{"psql", "-h", "127.0.0.1", "-U", "app", "-d", "shop", "-v", "ON_ERROR_STOP=1", "-tAc", sql}, &out, &out)
-		return strings.TrimSpace(out.String()), err
-	}
+	psql := func(sb tandem.Sandbox, sql string) (string, error) { return psqlIn(sb, db, sql) }
 	up := func() tandem.Sandbox {
 		sb, err := r.NewSandbox(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sb.Start(ctx, db, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			if _, err := psql(sb, "select 1"); err == nil {
-				return sb
-			} else if time.Now().After(deadline) {
-				t.Fatalf("postgres did not answer: %v", err)
-			}
-		}
+		startPostgres(t, sb, db)
+		return sb
 	}
 
 	sb := up()
@@ -85,6 +72,35 @@ func TestClaimsLiveAsLongAsTheDataDirectory(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the namespace of a removed data directory is still there: %v", err)
+		}
+	}
+}
+
+// testPostgres is the database of the tests that use one.
+func testPostgres() *tandem.Service {
+	return &tandem.Service{Name: "db", Image: "postgres:16", StopSignal: "SIGINT", StopGrace: 30 * time.Second, Environment: map[string]string{
+		"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop", "POSTGRES_INITDB_ARGS": "--no-sync"}}
+}
+
+// psqlIn runs sql in db's database, in sb.
+func psqlIn(sb tandem.Sandbox, db *tandem.Service, sql string) (string, error) {
+	var out bytes.Buffer
+	err := sb.Exec(context.Background(), db, []string{"psql", "-h", "127.0.0.1", "-U", "app", "-d", "shop", "-v", "ON_ERROR_STOP=1", "-tAc", sql}, &out, &out)
+	return strings.TrimSpace(out.String()), err
+}
+
+// startPostgres starts db in sb and waits until it answers.
+func startPostgres(tb testing.TB, sb tandem.Sandbox, db *tandem.Service) tandem.Process {
+	tb.Helper()
+	p, err := sb.Start(context.Background(), db, io.Discard, io.Discard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := psqlIn(sb, db, "select 1"); err == nil {
+			return p
+		} else if time.Now().After(deadline) {
+			tb.Fatalf("postgres did not answer: %v", err)
 		}
 	}
 }

@@ -1,11 +1,8 @@
 package kube
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,27 +27,10 @@ func BenchmarkSnapshot(b *testing.B) {
 			if storage == StorageClaim {
 				provision(b, r)
 			}
-			db := &tandem.Service{Name: "db", Image: "postgres:16", StopSignal: "SIGINT", StopGrace: 30 * time.Second, Environment: map[string]string{
-				"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop", "POSTGRES_INITDB_ARGS": "--no-sync"}}
+			db := testPostgres()
 			ctx := context.Background()
-			psql := func(sb tandem.Sandbox, sql string) (string, error) {
-				var out bytes.Buffer
-				err := sb.Exec(ctx, db, []string{"psql", "-h", "127.0.0.1", "-U", "app", "-d", "shop", "-v", "ON_ERROR_STOP=1", "-tAc", sql}, &out, &out)
-				return strings.TrimSpace(out.String()), err
-			}
-			up := func(sb tandem.Sandbox) tandem.Process {
-				p, err := sb.Start(ctx, db, io.Discard, io.Discard)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-					if _, err := psql(sb, "select 1"); err == nil {
-						return p
-					} else if time.Now().After(deadline) {
-						b.Fatalf("postgres did not answer: %v", err)
-					}
-				}
-			}
+			psql := func(sb tandem.Sandbox, sql string) (string, error) { return psqlIn(sb, db, sql) }
+			up := func(sb tandem.Sandbox) tandem.Process { return startPostgres(b, sb, db) }
 			sandbox := func(name string, restore map[string]string) tandem.Sandbox {
 				sb, err := r.NewSandbox(ctx, tandem.SandboxSpec{Name: name, Services: []string{"db"}, DataDir: b.TempDir(), Restore: restore})
 				if err != nil {
