@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/tail"
 )
 
 // Exec runs argv in svc's running container, as docker exec does; when svc
@@ -43,10 +44,10 @@ func (s *Sandbox) execIn(ctx context.Context, p *proc, svc *tandem.Service, argv
 		return err
 	}
 	defer att.Close()
-	tail := &tailWriter{}
+	last := &tail.Writer{}
 	copied := make(chan struct{})
 	go func() {
-		stdcopy.StdCopy(io.MultiWriter(stdout, tail), io.MultiWriter(stderr, tail), att.Reader)
+		stdcopy.StdCopy(io.MultiWriter(stdout, last), io.MultiWriter(stderr, last), att.Reader)
 		close(copied)
 	}()
 	select {
@@ -62,7 +63,7 @@ func (s *Sandbox) execIn(ctx context.Context, p *proc, svc *tandem.Service, argv
 			return err
 		}
 		if !in.Running {
-			return execStatus(in.ExitCode, tail)
+			return execStatus(in.ExitCode, last)
 		}
 		// The stream ended a moment before the engine saw the exit.
 		select {
@@ -87,11 +88,11 @@ func (s *Sandbox) killExec(id string) {
 
 // execStatus is an exec's exit code as the contract reports it: a command
 // the runtime could not find is 127, as from a shell, though runc says 126.
-func execStatus(code int, tail *tailWriter) error {
+func execStatus(code int, last *tail.Writer) error {
 	if code == 0 {
 		return nil
 	}
-	if code == 126 && strings.Contains(tail.lines(), "executable file not found") {
+	if code == 126 && strings.Contains(last.Lines(10), "executable file not found") {
 		code = 127
 	}
 	return exitError(code)

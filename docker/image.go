@@ -19,6 +19,7 @@ import (
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/build"
+	"github.com/tandem-dev/tandem/internal/tail"
 )
 
 // image is the image svc runs: built from its context when Compose says
@@ -119,8 +120,8 @@ func (r *Runtime) build(ctx context.Context, svc *tandem.Service, out io.Writer)
 // buildOutput copies the engine's build messages to out and returns the
 // build's error, with the lines before it.
 func buildOutput(body io.Reader, out io.Writer) error {
-	tail := &tailWriter{}
-	w := io.MultiWriter(out, tail)
+	last := &tail.Writer{}
+	w := io.MultiWriter(out, last)
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
@@ -132,7 +133,7 @@ func buildOutput(body io.Reader, out io.Writer) error {
 			continue
 		}
 		if m.Error != "" {
-			return fmt.Errorf("%s\n%s", strings.TrimSpace(m.Error), tail.lines())
+			return fmt.Errorf("%s\n%s", strings.TrimSpace(m.Error), last.Lines(10))
 		}
 		io.WriteString(w, m.Stream)
 	}

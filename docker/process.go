@@ -1,13 +1,11 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -15,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/tail"
 )
 
 // proc is a service's container. It is removed once it has ended: its
@@ -123,17 +122,17 @@ func (s *Sandbox) run(ctx context.Context, service, name string, cfg *container.
 		remove()
 		return nil, err
 	}
-	tail := &tailWriter{}
+	last := &tail.Writer{}
 	copied := make(chan struct{})
 	go func() {
-		stdcopy.StdCopy(io.MultiWriter(stdout, tail), io.MultiWriter(stderr, tail), att.Reader)
+		stdcopy.StdCopy(io.MultiWriter(stdout, last), io.MultiWriter(stderr, last), att.Reader)
 		close(copied)
 	}()
 	waited := s.cli.ContainerWait(bg, p.id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := s.cli.ContainerStart(ctx, p.id, client.ContainerStartOptions{}); err != nil {
 		att.Close()
 		remove()
-		return nil, startError(err, tail)
+		return nil, startError(err, last)
 	}
 	go func() {
 		code := -1
@@ -169,9 +168,9 @@ func exitError(code int) error {
 
 // startError is the engine's refusal to start a container, with what the
 // container said before, and exit status 127 for a command not found.
-func startError(err error, tail *tailWriter) error {
+func startError(err error, last *tail.Writer) error {
 	msg := err.Error()
-	if lines := tail.lines(); lines != "" {
+	if lines := last.Lines(10); lines != "" {
 		msg += "\n" + lines
 	}
 	if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
@@ -186,40 +185,3 @@ type notFound struct{ msg string }
 
 func (e *notFound) Error() string { return e.msg }
 func (e *notFound) Unwrap() error { return &tandem.ExitError{Code: 127} }
-
-// tailWriter keeps the last lines written to it, for error reports.
-type tailWriter struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailBytes = 4 << 10
-
-func (w *tailWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	w.buf = append(w.buf, b...)
-	if len(w.buf) > tailBytes {
-		w.buf = w.buf[len(w.buf)-tailBytes:]
-	}
-	w.mu.Unlock()
-	return len(b), nil
-}
-
-// lines are the last ten lines written.
-func (w *tailWriter) lines() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ls := strings.Split(strings.TrimSpace(string(w.buf)), "\n")
-	if len(ls) > 10 {
-		ls = ls[len(ls)-10:]
-	}
-	return strings.TrimSpace(string(bytes.Join(toBytes(ls), []byte("\n"))))
-}
-
-func toBytes(ss []string) [][]byte {
-	out := make([][]byte, len(ss))
-	for i, s := range ss {
-		out[i] = []byte(s)
-	}
-	return out
-}

@@ -1,10 +1,10 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tandem-dev/tandem"
+	"github.com/tandem-dev/tandem/internal/tail"
 )
 
 // With Runtime.Storage StorageClaim, a postgres service keeps its data on a
@@ -69,9 +70,9 @@ func (s *Sandbox) restoreClaim(ctx context.Context, svc *tandem.Service, id stri
 	restore := `exec pg_restore --clean --if-exists --no-owner --exit-on-error -p ` + dataPort +
 		` -U "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"`
 	err = s.withData(ctx, svc, func(pod string) error {
-		var out bytes.Buffer
+		var out tail.Writer
 		if err := s.execIn(ctx, pod, []string{"sh", "-c", restore}, f, &out, &out); err != nil {
-			return errorf("service %s: pg_restore of snapshot %s: %v: %s", svc.Name, id, err, lastLines(out.String(), 10))
+			return errorf("service %s: pg_restore of snapshot %s: %v: %s", svc.Name, id, err, out.Lines(10))
 		}
 		return nil
 	})
@@ -101,11 +102,14 @@ func (s *Sandbox) snapshotClaim(ctx context.Context, svc *tandem.Service) (id st
 		return "", err
 	}
 	defer f.Close()
+	if _, err := s.applyService(ctx, svc); err != nil {
+		return "", err
+	}
 	dump := `exec pg_dump -Fc -p ` + dataPort + ` -U "${POSTGRES_USER:-postgres}" "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"`
 	err = s.withData(ctx, svc, func(pod string) error {
-		var stderr bytes.Buffer
+		var stderr tail.Writer
 		if err := s.execIn(ctx, pod, []string{"sh", "-c", dump}, nil, f, &stderr); err != nil {
-			return errorf("service %s: pg_dump: %v: %s", svc.Name, err, lastLines(stderr.String(), 10))
+			return errorf("service %s: pg_dump: %v: %s", svc.Name, err, stderr.Lines(10))
 		}
 		return nil
 	})
@@ -117,11 +121,9 @@ func (s *Sandbox) snapshotClaim(ctx context.Context, svc *tandem.Service) (id st
 
 // withData runs fn while svc's maintenance pod serves its database, and
 // removes the pod after, waiting until it is gone: the service's own pod
-// may not start a second server on the same data.
+// may not start a second server on the same data. svc's Secret and claim
+// are applied already.
 func (s *Sandbox) withData(ctx context.Context, svc *tandem.Service, fn func(pod string) error) (err error) {
-	if _, err := s.applyService(ctx, svc); err != nil {
-		return err
-	}
 	name := svc.Name + "-data-" + suffix()
 	pod := s.pod(name, svc, "data", []string{"postgres", "-c", "listen_addresses=", "-p", dataPort})
 	if _, err := s.cs.Core.Pods(s.ns).Apply(ctx, pod, applyOptions); err != nil {
@@ -139,8 +141,7 @@ func (s *Sandbox) withData(ctx context.Context, svc *tandem.Service, fn func(pod
 		return err
 	}
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		var out bytes.Buffer
-		if s.execIn(ctx, name, []string{"pg_isready", "-q", "-p", dataPort}, nil, &out, &out) == nil {
+		if s.execIn(ctx, name, []string{"pg_isready", "-q", "-p", dataPort}, nil, io.Discard, io.Discard) == nil {
 			break
 		}
 		if p, _ := s.podState(name); p != nil {
@@ -163,13 +164,5 @@ func (s *Sandbox) tail(pod string) string {
 	if err != nil {
 		return fmt.Sprintf("(its output: %v)", err)
 	}
-	return lastLines(string(b), 10)
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return strings.TrimSpace(string(b))
 }
