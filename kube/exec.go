@@ -49,9 +49,7 @@ func (s *Sandbox) execIn(ctx context.Context, pod string, argv []string, stdin i
 	if err != nil {
 		return err
 	}
-	ex, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	ex, err := remotecommand.NewFallbackExecutor(ws, spdy, upgradeRefused)
 	if err != nil {
 		return err
 	}
@@ -75,6 +73,13 @@ func (s *Sandbox) execIn(ctx context.Context, pod string, argv []string, stdin i
 		return &tandem.ExitError{Code: 127}
 	}
 	return errorf("exec in %s: %w", pod, err)
+}
+
+// upgradeRefused says when to fall back from WebSocket to SPDY, for exec and
+// port-forward alike: the API server (or a proxy before it) refused the
+// upgrade.
+func upgradeRefused(err error) bool {
+	return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 }
 
 // execOnce runs argv in a pod of its own, removed once it ends.

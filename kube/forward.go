@@ -113,9 +113,7 @@ func (s *Sandbox) forwardDial(ctx context.Context, pod string) (httpstream.Conne
 	if err != nil {
 		return nil, err
 	}
-	d := portforward.NewFallbackDialer(ws, legacy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	d := portforward.NewFallbackDialer(ws, legacy, upgradeRefused)
 	// The dialers take no context: dial aside, and stop waiting when ctx
 	// ends (closing what the dial made, if it ever does).
 	type result struct {

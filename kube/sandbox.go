@@ -89,8 +89,8 @@ func newSandbox(ctx context.Context, r *Runtime, spec tandem.SandboxSpec) (_ *Sa
 // sweep deletes what an earlier tandem left that this instance will not
 // use: one-off pods (exec, and the database's own maintenance pods), and
 // the pods, Services and Secrets of services the instance no longer has
-// (not their data's claims: as Compose keeps volumes). The pods of its services wait for Start,
-// which keeps or replaces each.
+// (not their data's claims: as Compose keeps volumes). The pods of its
+// services wait for Start, which keeps or replaces each.
 func (s *Sandbox) sweep(ctx context.Context) error {
 	has := map[string]bool{}
 	for _, name := range s.spec.Services {
@@ -237,14 +237,11 @@ func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Co
 		if p := s.procs.Get(host); p != nil {
 			return s.dialForward(ctx, p.name, port)
 		}
-		return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	} else if ip := s.podIP(host); ip != "" {
+		return s.dialer.DialContext(ctx, network, net.JoinHostPort(ip, port))
 	}
-	ip := s.podIP(host)
-	if ip == "" {
-		// Nothing runs as that service: as a port nothing listens on.
-		return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
-	}
-	return s.dialer.DialContext(ctx, network, net.JoinHostPort(ip, port))
+	// Nothing runs as that service: as a port nothing listens on.
+	return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 }
 
 // podIP is the address of service's running pod, "" if none runs.
