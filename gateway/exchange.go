@@ -157,6 +157,9 @@ func (x *exchange) finish() {
 	var siteName, prefix, service string
 	if x.site != nil {
 		siteName = x.site.name
+		if x.site.inUse != nil {
+			x.site.inUse(-1)
+		}
 	}
 	if x.route != nil {
 		prefix, service = x.route.Path, x.route.Service
@@ -241,6 +244,9 @@ func (x *exchange) resolve(t *table, r *request) decision {
 	host, refused := r.check()
 	if refused == nil && t != nil {
 		x.site = t.lookup(host)
+		if x.site != nil && x.site.inUse != nil {
+			x.site.inUse(1) // and -1 in finish
+		}
 	}
 	if x.g.obs != nil {
 		x.g.obs.RequestStarted(x.siteName())

@@ -108,9 +108,13 @@ func (g *Gateway) serveFast(ctx *fasthttp.RequestCtx) {
 	// fasthttp writes the body after this handler returns; b ends the
 	// exchange when it is closed. Without a length, or for server-sent
 	// events, each read goes out as a chunk, flushed.
+	// A stream's head goes out at once: a server that sends its headers
+	// and then waits for an event has answered, and the client is told.
 	n := -1
 	if b.mode == bodyFixed && !eventStream(&resp.Header) {
 		n = int(b.left)
+	} else {
+		resp.ImmediateHeaderFlush = true
 	}
 	resp.SetBodyStream(b, n)
 }

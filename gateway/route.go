@@ -17,6 +17,7 @@ type site struct {
 	name   string
 	ready  func(service string) error
 	gate   Gate
+	inUse  func(delta int)
 	routes []*route       // longest Path first
 	src    []tandem.Route // the Routes compiled, to tell whether they changed
 	pool   *sitePool      // connections and health, kept while the *Site is
@@ -68,7 +69,7 @@ func (s *site) match(p string) (rt *route, redirect bool) {
 
 // compile builds s for one Set; pages caches the error pages read so far.
 func (g *Gateway) compile(s *Site, pool *sitePool, pages map[string][]byte) *site {
-	cs := &site{name: s.Name, ready: s.Ready, gate: s.Gate, src: slices.Clone(s.Routes), pool: pool}
+	cs := &site{name: s.Name, ready: s.Ready, gate: s.Gate, inUse: s.InUse, src: slices.Clone(s.Routes), pool: pool}
 	cs.routes = make([]*route, 0, len(s.Routes))
 	for _, r := range s.Routes {
 		rt := &route{

@@ -102,6 +102,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	streaming := b != nil && (b.mode != bodyFixed || eventStream(&resp.Header))
 	copyResponseHeader(w.Header(), &resp.Header, streaming)
 	w.WriteHeader(x.status)
+	if streaming {
+		http.NewResponseController(w).Flush() // the head at once, as fast.go does
+	}
 	if b == nil {
 		n, _ := w.Write(resp.Body())
 		x.bytes = int64(n)

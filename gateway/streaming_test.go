@@ -191,3 +191,51 @@ func TestNoCompressionAdded(t *testing.T) {
 		}
 	})
 }
+
+// A service that sends its headers and then waits for its first event has
+// answered: the client gets the head at once (an EventSource opens), as
+// nginx passes it on, not with the first event.
+func TestStreamHeadGoesOutBeforeTheFirstEvent(t *testing.T) {
+	first := make(chan struct{})
+	svc := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-first:
+			io.WriteString(w, "data: one\n\n")
+		case <-r.Context().Done():
+		}
+	})
+	forPaths(t, allPaths, func(t *testing.T, v via) {
+		h := streamHarness(t, v, svc)
+		got := make(chan *http.Response, 1)
+		go func() {
+			res, err := h.client().Get(h.URL + "/events")
+			if err != nil {
+				t.Error(err)
+				close(got)
+				return
+			}
+			got <- res
+		}()
+		select {
+		case res := <-got:
+			if res == nil {
+				return
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+				t.Errorf("head: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+			}
+			first <- struct{}{}
+			if line, err := bufio.NewReader(res.Body).ReadString('\n'); err != nil || line != "data: one\n" {
+				t.Errorf("first event: %q %v", line, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("no head 5 s after the service sent it")
+			first <- struct{}{}
+			<-got
+		}
+	})
+}

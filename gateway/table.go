@@ -33,6 +33,12 @@ type Site struct {
 	// Gate, when set, decides first whether a request may reach the site
 	// at all (see Gate): nil lets every request through at no cost.
 	Gate Gate
+
+	// InUse, when set, is told of every request for the site: +1 when it
+	// comes, -1 once it is answered, or, for a WebSocket, once its tunnel
+	// closes. A stream or a WebSocket open for an hour is an hour of use.
+	// It runs on every request, so it must be cheap.
+	InUse func(delta int)
 }
 
 // Table is what the gateway serves, swapped as a whole by Set. A request's

@@ -42,6 +42,7 @@ const (
 type nap struct {
 	awake   atomic.Bool   // state == napAwake, read on every request
 	touched atomic.Bool   // a request came since the idle clock last looked
+	inUse   atomic.Int32  // requests being served, WebSockets open among them
 	after   time.Duration // how long it may idle; 0: it never sleeps
 
 	mu      sync.Mutex
@@ -83,6 +84,15 @@ func (in *Instance) Sleeps() bool { return in.nap.after > 0 }
 func (in *Instance) Touch() {
 	if !in.nap.touched.Load() {
 		in.nap.touched.Store(true)
+	}
+}
+
+// InUse counts the requests the gateway is serving for the instance (the
+// gateway's Site.InUse): it does not idle while one is open, a stream or a
+// WebSocket however quiet, and idles from when the last one ended.
+func (in *Instance) InUse(delta int) {
+	if in.nap.inUse.Add(int32(delta)) == 0 {
+		in.Touch()
 	}
 }
 
@@ -163,7 +173,7 @@ func (in *Instance) idleFor(now time.Time) time.Duration {
 	if n.state != napAwake {
 		return 0
 	}
-	if n.touched.Swap(false) {
+	if n.touched.Swap(false) || n.inUse.Load() > 0 {
 		n.seen = now
 	}
 	return now.Sub(n.seen)
@@ -218,7 +228,7 @@ func (m *Manager) idle(ctx context.Context) {
 func (m *Manager) sleep(in *Instance) {
 	n := &in.nap
 	n.mu.Lock()
-	if n.state != napAwake || n.touched.Load() {
+	if n.state != napAwake || n.touched.Load() || n.inUse.Load() > 0 {
 		n.mu.Unlock()
 		return
 	}

@@ -341,6 +341,9 @@ func (r *previewRouter) set(instances map[string]*preview.Instance) {
 				gate = wakeGate(in, gate) // servewake.go
 			}
 			s = &gateway.Site{Name: in.Preview, Routes: in.Routes, Dial: in.DialContext, Ready: in.Ready, Gate: gate}
+			if in.Sleeps() {
+				s.InUse = in.InUse
+			}
 		}
 		next[in] = s
 		names[in.Preview] = s

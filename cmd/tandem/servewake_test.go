@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,6 +42,14 @@ class H(http.server.BaseHTTPRequestHandler):
         body = body.encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def do_GET(self):
+        if self.path == "/ws":
+            # A switched protocol that stays open, quiet, until the client leaves.
+            self.send_response(101); self.send_header("Upgrade", "websocket"); self.send_header("Connection", "Upgrade"); self.end_headers()
+            self.wfile.flush()
+            while self.rfile.read(1):
+                pass
+            self.close_connection = True
+            return
         self.answer("notes: " + psql("select coalesce(string_agg(text, ',' order by text), '') from note"))
     def do_POST(self):
         text = self.rfile.read(int(self.headers["Content-Length"])).decode()
@@ -112,6 +122,22 @@ func TestServeWake(t *testing.T) {
 	if len(processesUnder(filepath.Join(s.dir, "data", "previews", "nap"))) == 0 {
 		t.Error("no process of the woken preview")
 	}
+
+	// An open WebSocket is use, however quiet: no sleep until it closes.
+	ws, err := net.Dial("tcp", s.gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(ws, "GET /ws HTTP/1.1\r\nHost: nap.previews.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	ws.SetReadDeadline(time.Now().Add(time.Minute))
+	if line, err := bufio.NewReader(ws).ReadString('\n'); err != nil || !strings.Contains(line, " 101 ") {
+		t.Fatalf("the WebSocket's answer: %q %v", line, err)
+	}
+	time.Sleep(5 * time.Second) // sleep_after is 2s
+	if asleep() == "" {
+		t.Error("the preview fell asleep while a WebSocket to it was open")
+	}
+	ws.Close()
 
 	// An API client: held until it answers.
 	eventually(t, "nap to sleep again", time.Minute, asleep)
