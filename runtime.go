@@ -136,6 +136,32 @@ type Process interface {
 	Wait() error
 }
 
+// DataRemover is a Runtime that keeps some of an instance's data outside
+// its data directory, where the directory's removal cannot reach it (the
+// kubernetes runtime's volume claims). Whoever removes instances' data
+// directories for good (a preview's destroy) calls RemoveData after.
+type DataRemover interface {
+	// RemoveData removes what the runtime keeps of the instances whose
+	// data directories were dir or lay inside it.
+	RemoveData(ctx context.Context, dir string) error
+}
+
+// ProbedProcess is a Process whose runtime runs its service's healthcheck
+// itself, as Kubernetes runs a readiness probe: the supervisor reads the
+// verdict instead of running the test by Exec, and applies Compose's rules
+// to it as it does to its own (start_period and retries before a service
+// that never passed is unhealthy). The runtime counts retries consecutive
+// failures before it reports a passing service failing.
+type ProbedProcess interface {
+	Process
+	// Probed is the healthcheck's latest verdict (false until it has
+	// passed once, or while it fails), and a channel closed when the
+	// verdict may have changed.
+	Probed() (ok bool, changed <-chan struct{})
+	// ProbeFailure is what the failing healthcheck last said, for people.
+	ProbeFailure(ctx context.Context) string
+}
+
 // ExitError reports a command that ended with a non-zero status or a signal.
 type ExitError struct {
 	Code   int    // exit status; 128+n for signal n, as shells report it

@@ -52,3 +52,23 @@ func TestUseImageHealthchecks(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestHealthcheckArgv(t *testing.T) {
+	for _, c := range []struct {
+		test []string
+		want []string
+	}{
+		{[]string{"CMD", "pg_isready", "-U", "app"}, []string{"pg_isready", "-U", "app"}},
+		{[]string{"CMD-SHELL", "curl -f http://localhost/ ||", "exit 1"}, []string{"/bin/sh", "-c", "curl -f http://localhost/ || exit 1"}},
+		{[]string{"./bin/healthcheck"}, []string{"./bin/healthcheck"}},
+		{[]string{"NONE"}, nil},
+		{nil, nil},
+	} {
+		if got := (&Healthcheck{Test: c.test}).Argv(); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q: %q, want %q", c.test, got, c.want)
+		}
+	}
+	if got := (*Healthcheck)(nil).Argv(); got != nil {
+		t.Errorf("no healthcheck: %q", got)
+	}
+}

@@ -258,6 +258,24 @@ type Healthcheck struct {
 	Retries       int
 }
 
+// Argv is the command line of the healthcheck's test: CMD's argv, a
+// CMD-SHELL command under /bin/sh -c, nil for NONE or no test.
+func (hc *Healthcheck) Argv() []string {
+	if hc == nil || len(hc.Test) == 0 {
+		return nil
+	}
+	switch hc.Test[0] {
+	case "CMD":
+		return hc.Test[1:]
+	case "CMD-SHELL":
+		return []string{"/bin/sh", "-c", strings.Join(hc.Test[1:], " ")}
+	case "NONE":
+		return nil
+	}
+	// A bare list, as some files write it, is a command.
+	return hc.Test
+}
+
 // Docker's healthcheck defaults, used where the file is silent.
 const (
 	DefaultHealthInterval      = 30 * time.Second

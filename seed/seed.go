@@ -298,14 +298,9 @@ func (s *Snapshots) make(ctx context.Context, st *tandem.Stack, p *Plan, out io.
 
 // awaitReady waits until db answers its healthcheck, or pg_isready.
 func (s *Snapshots) awaitReady(ctx context.Context, sb tandem.Sandbox, db *tandem.Service) error {
-	argv := []string{"pg_isready", "-q", "-h", "127.0.0.1"}
-	if db.Healthcheck != nil && len(db.Healthcheck.Test) > 1 {
-		switch db.Healthcheck.Test[0] {
-		case "CMD":
-			argv = db.Healthcheck.Test[1:]
-		case "CMD-SHELL":
-			argv = []string{"/bin/sh", "-c", strings.Join(db.Healthcheck.Test[1:], " ")}
-		}
+	argv := db.Healthcheck.Argv()
+	if len(argv) == 0 {
+		argv = []string{"pg_isready", "-q", "-h", "127.0.0.1"}
 	}
 	limit := s.Ready
 	if limit == 0 {

@@ -34,9 +34,12 @@ const (
 // While a service with known ports has not opened them, it is still starting
 // and its healthcheck would fail: it is probed the moment they open, and
 // before that once a second at most (or its interval, if shorter).
+//
+// A process whose runtime probes it (tandem.ProbedProcess) is not probed
+// again here: its verdicts are followed instead (followProbe).
 func (u *unit) checkHealth(p tandem.Process, gen int) {
 	hc := u.svc.Healthcheck
-	argv := healthArgv(hc.Test)
+	argv := hc.Argv()
 	if argv == nil {
 		return
 	}
@@ -49,9 +52,11 @@ func (u *unit) checkHealth(p tandem.Process, gen int) {
 		timeout = tandem.DefaultHealthTimeout
 	}
 	retries := max(hc.Retries, 1)
-	began := time.Now()
-	budget := hc.StartPeriod + time.Duration(retries)*interval
-	healthy, failures := false, 0
+	h := &healthRun{began: time.Now(), budget: hc.StartPeriod + time.Duration(retries)*interval, retries: retries}
+	if pp, ok := p.(tandem.ProbedProcess); ok {
+		u.followProbe(pp, gen, h)
+		return
+	}
 	closed := u.gatePorts()
 
 	wait := min(eagerProbe, interval)
@@ -63,48 +68,106 @@ func (u *unit) checkHealth(p tandem.Process, gen int) {
 		} else {
 			time.Sleep(wait)
 		}
-		u.mu.Lock()
-		current := gen == u.gen && u.st.State.up()
-		u.mu.Unlock()
-		if !current {
+		if !u.current(gen) {
 			return
 		}
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := u.sup.sandbox().Exec(ctx, u.svc, argv, &out, &out)
 		cancel()
-
-		u.mu.Lock()
-		if gen != u.gen || !u.st.State.up() {
-			u.mu.Unlock()
+		msg := strings.TrimSpace(out.String())
+		if err != nil && msg == "" {
+			msg = err.Error()
+		}
+		if !u.record(gen, h, err == nil, msg, 1) {
 			return
 		}
-		prev := u.st.State
-		if err == nil {
-			healthy, failures = true, 0
-			u.setLocked(func(st *Status) { st.State, st.Health = Healthy, "" })
-		} else {
-			failures++
-			msg := strings.TrimSpace(out.String())
-			if msg == "" {
-				msg = err.Error()
-			}
-			unhealthy := healthy && failures >= retries || !healthy && time.Since(began) > budget
-			u.setLocked(func(st *Status) {
-				st.Health = msg
-				if unhealthy {
-					st.State = Unhealthy
-				}
-			})
-		}
-		state := u.st.State
-		u.mu.Unlock()
-		if state != prev {
-			u.note("%s is %s", u.svc.Name, state)
-			u.sup.log.Info("health", "service", u.svc.Name, "state", string(state))
-		}
-		if healthy {
+		if h.healthy {
 			wait, closed = interval, nil
+		}
+	}
+}
+
+// healthRun is what a service's healthcheck has said since its process
+// started.
+type healthRun struct {
+	began    time.Time
+	budget   time.Duration // start_period + retries × interval: failures before it do not count
+	retries  int
+	healthy  bool // passed at least once
+	failures int  // in a row
+}
+
+// record applies one verdict of process gen's healthcheck: a pass makes the
+// service healthy; a failure, which counts as weight failures in a row,
+// makes it unhealthy once retries have failed in a row since it passed, or
+// once the budget has passed without a pass. msg is what the check said. It
+// returns false once process gen no longer runs.
+func (u *unit) record(gen int, h *healthRun, ok bool, msg string, weight int) bool {
+	u.mu.Lock()
+	if gen != u.gen || !u.st.State.up() {
+		u.mu.Unlock()
+		return false
+	}
+	prev := u.st.State
+	if ok {
+		h.healthy, h.failures = true, 0
+		u.setLocked(func(st *Status) { st.State, st.Health = Healthy, "" })
+	} else {
+		h.failures += weight
+		unhealthy := h.healthy && h.failures >= h.retries || !h.healthy && time.Since(h.began) > h.budget
+		u.setLocked(func(st *Status) {
+			st.Health = msg
+			if unhealthy {
+				st.State = Unhealthy
+			}
+		})
+	}
+	state := u.st.State
+	u.mu.Unlock()
+	if state != prev {
+		u.note("%s is %s", u.svc.Name, state)
+		u.sup.log.Info("health", "service", u.svc.Name, "state", string(state))
+	}
+	return true
+}
+
+// current says whether process gen still runs.
+func (u *unit) current(gen int) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return gen == u.gen && u.st.State.up()
+}
+
+// followProbe follows the verdicts of the runtime's own probe of process
+// gen. The runtime has counted the retries of a service that passed before
+// it reports a failure, so one failure then is enough; before the first
+// pass the budget applies as to tandem's own probes. What a failure said
+// is asked for only when it makes the service unhealthy.
+func (u *unit) followProbe(p tandem.ProbedProcess, gen int, h *healthRun) {
+	const recheck = time.Second // how often, at most, gen and the budget are looked at without a change
+	was, said := false, false
+	for u.current(gen) {
+		ok, changed := p.Probed()
+		switch {
+		case ok && !was:
+			said = false
+			if !u.record(gen, h, true, "", 1) {
+				return
+			}
+		case !ok && !said && (h.healthy || time.Since(h.began) > h.budget):
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			msg := p.ProbeFailure(ctx)
+			cancel()
+			said = true
+			if !u.record(gen, h, false, msg, h.retries) {
+				return
+			}
+		}
+		was = ok
+		select {
+		case <-changed:
+		case <-time.After(recheck):
 		}
 	}
 }
@@ -178,21 +241,4 @@ func (u *unit) awaitPorts(gen int, ports []int) {
 		u.setLocked(func(st *Status) { st.State = Running })
 	}
 	u.mu.Unlock()
-}
-
-// healthArgv turns a Compose healthcheck test into a command line.
-func healthArgv(test []string) []string {
-	if len(test) == 0 {
-		return nil
-	}
-	switch test[0] {
-	case "CMD":
-		return test[1:]
-	case "CMD-SHELL":
-		return []string{"/bin/sh", "-c", strings.Join(test[1:], " ")}
-	case "NONE":
-		return nil
-	}
-	// A bare list, as some files write it, is a command.
-	return test
 }

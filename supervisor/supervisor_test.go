@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -454,5 +456,127 @@ func TestHealthcheckWaitsForThePortToOpen(t *testing.T) {
 			t.Errorf("probed again %.2fs after the last probe, the port still closed: %v", at-last, lines)
 		}
 		last = at
+	}
+}
+
+// verdict is the healthcheck's verdict a probing runtime reports of one
+// service.
+type verdict struct {
+	mu      sync.Mutex
+	ok      bool
+	changed chan struct{}
+	execs   atomic.Int32 // healthchecks run by Exec all the same
+}
+
+func newVerdict() *verdict { return &verdict{changed: make(chan struct{})} }
+
+func (v *verdict) set(ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ok = ok
+	close(v.changed)
+	v.changed = make(chan struct{})
+}
+
+// probingRuntime is the process runtime as a runtime that probes its
+// services itself would be: Kubernetes, whose kubelet runs them as
+// readiness probes.
+type probingRuntime struct {
+	tandem.Runtime
+	v map[string]*verdict
+}
+
+func (r probingRuntime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tandem.Sandbox, error) {
+	sb, err := r.Runtime.NewSandbox(ctx, spec)
+	return probingSandbox{sb, r.v}, err
+}
+
+type probingSandbox struct {
+	tandem.Sandbox
+	v map[string]*verdict
+}
+
+func (s probingSandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr io.Writer) (tandem.Process, error) {
+	p, err := s.Sandbox.Start(ctx, svc, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return probed{p, s.v[svc.Name]}, nil
+}
+
+func (s probingSandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, stdout, stderr io.Writer) error {
+	if slices.Equal(argv, svc.Healthcheck.Argv()) {
+		s.v[svc.Name].execs.Add(1)
+	}
+	return s.Sandbox.Exec(ctx, svc, argv, stdout, stderr)
+}
+
+type probed struct {
+	tandem.Process
+	v *verdict
+}
+
+func (p probed) Probed() (bool, <-chan struct{}) {
+	p.v.mu.Lock()
+	defer p.v.mu.Unlock()
+	return p.v.ok, p.v.changed
+}
+
+func (p probed) ProbeFailure(context.Context) string { return "Readiness probe failed: not yet" }
+
+// A runtime that probes its services itself is believed: the supervisor
+// runs no healthcheck of its own, and applies Compose's rules to the
+// runtime's verdicts (the runtime counted the retries of a service that
+// passed; before the first pass, the start budget applies).
+func TestRuntimesProbesAreFollowed(t *testing.T) {
+	v := map[string]*verdict{"api": newVerdict(), "never": newVerdict()}
+	j := journal(filepath.Join(t.TempDir(), "journal"))
+	api := healthy(daemon("api", j), "exit 1") // were it run here, never healthy
+	api.Healthcheck.Retries = 3
+	never := healthy(daemon("never", j), "exit 1")
+	never.Healthcheck.Retries = 1 // 200 ms of budget
+	out := &capture{}
+	s := New(Options{
+		Stack:   &tandem.Stack{Name: "test", Services: []*tandem.Service{api, never}, Dir: filepath.Dir(string(j))},
+		Runtime: probingRuntime{process.New(), v}, Name: "t", DataDir: t.TempDir(), Output: out.add,
+	})
+	t.Cleanup(func() { s.Down(context.Background()) })
+	time.AfterFunc(500*time.Millisecond, func() { v["api"].set(true) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.Up(ctx) // never is unhealthy: Up may say so
+	state := func(name string) Status {
+		for _, st := range s.Status() {
+			if st.Service == name {
+				return st
+			}
+		}
+		return Status{}
+	}
+	await := func(name string, want State) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); state(name).State != want; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %s, want %s\n%s", name, state(name).State, want, out.text())
+			}
+		}
+	}
+	await("api", Healthy)
+	await("never", Unhealthy)
+	if got := state("never").Health; got != "Readiness probe failed: not yet" {
+		t.Errorf("never's health says %q, want the probe's failure", got)
+	}
+	began := time.Now()
+	v["api"].set(false)
+	await("api", Unhealthy) // at once: the runtime counted its retries
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("api unhealthy %s after the runtime said so", d)
+	}
+	v["api"].set(true)
+	await("api", Healthy)
+	for name, v := range v {
+		if n := v.execs.Load(); n != 0 {
+			t.Errorf("the supervisor ran %s's healthcheck %d times although the runtime probes", name, n)
+		}
 	}
 }
