@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -84,6 +85,14 @@ func (s *Sandbox) restoreClaim(ctx context.Context, svc *tandem.Service, id stri
 
 // snapshotClaim keeps a pg_dump archive of svc's database.
 func (s *Sandbox) snapshotClaim(ctx context.Context, svc *tandem.Service) (id string, err error) {
+	// A maintenance pod for a claim that does not exist could never be
+	// scheduled: say so now, as the node storage does of a missing
+	// directory, rather than wait for ctx to end.
+	if _, err := s.cs.Core.PersistentVolumeClaims(s.ns).Get(ctx, claimName(svc), metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "service %s has no data to snapshot: its claim %s was never made", svc.Name, claimName(svc))
+	} else if err != nil {
+		return "", errorf("service %s: its data's claim: %w", svc.Name, err)
+	}
 	store := s.rt.snapshots()
 	id, dir, err := store.New()
 	if err != nil {

@@ -33,12 +33,13 @@ func TestClaimsLiveAsLongAsTheDataDirectory(t *testing.T) {
 	dir := t.TempDir()
 	spec := tandem.SandboxSpec{Name: "claim-life", Services: []string{"db"}, DataDir: dir}
 	psql := func(sb tandem.Sandbox, sql string) (string, error) { return psqlIn(sb, db, sql) }
+	var p tandem.Process
 	up := func() tandem.Sandbox {
 		sb, err := r.NewSandbox(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		startPostgres(t, sb, db)
+		p = startPostgres(t, sb, db)
 		return sb
 	}
 
@@ -46,6 +47,24 @@ func TestClaimsLiveAsLongAsTheDataDirectory(t *testing.T) {
 	ns := sb.(*Sandbox).ns
 	if out, err := psql(sb, "create table kept (v text); insert into kept values ('before close')"); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+	// The dump holds the rows: it is the owner's alone to read.
+	if err := p.Stop(ctx, time.Minute); err != nil {
+		t.Logf("stop: %v", err)
+	}
+	id, err := sb.Snapshot(ctx, db)
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	defer r.RemoveSnapshot(ctx, id)
+	snap, err := r.snapshots().Path(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{snap: 0o700 | os.ModeDir, snap + "/" + dumpFile: 0o600, r.SnapshotDir: 0o700 | os.ModeDir} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode() != want || fi.Mode().IsRegular() && fi.Size() == 0 {
+			t.Errorf("%s: %v %v, want %v and not empty", path, fi.Mode(), err, want)
+		}
 	}
 	if err := sb.Close(); err != nil {
 		t.Fatal(err)
@@ -101,6 +120,46 @@ func startPostgres(tb testing.TB, sb tandem.Sandbox, db *tandem.Service) tandem.
 			return p
 		} else if time.Now().After(deadline) {
 			tb.Fatalf("postgres did not answer: %v", err)
+		}
+	}
+}
+
+// A preview's destroy removes its data directory, then asks the runtime to
+// remove what it keeps elsewhere: the namespace, with its claims, goes at
+// once; another instance's stays.
+func TestRemoveDataRemovesTheClaimsAtOnce(t *testing.T) {
+	r := cluster(t)
+	r.Storage, r.StorageClass = StorageClaim, testClass
+	cs, err := r.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	made := map[string]string{}
+	for _, name := range []string{"gone", "kept"} {
+		dir := root + "/previews/" + name + "/1/data"
+		if err := os.MkdirAll(dir, 0o700); err != nil { // or the next sandbox's sweep would take it
+			t.Fatal(err)
+		}
+		sb, err := r.NewSandbox(ctx, tandem.SandboxSpec{Name: "remove-" + name, Services: []string{"db"}, DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made[name] = sb.(*Sandbox).ns
+		if err := sb.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer cs.Core.Namespaces().Delete(ctx, made["kept"], metav1.DeleteOptions{})
+	if err := r.RemoveData(ctx, root+"/previews/gone"); err != nil {
+		t.Fatal(err)
+	}
+	for name, ns := range made {
+		n, err := cs.Core.Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		gone := apierrors.IsNotFound(err) || err == nil && n.DeletionTimestamp != nil
+		if gone != (name == "gone") {
+			t.Errorf("namespace of %s: removed %v (%v)", name, gone, err)
 		}
 	}
 }

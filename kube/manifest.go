@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"path"
 	"time"
 
@@ -146,6 +147,9 @@ func (s *Sandbox) pod(name string, svc *tandem.Service, role string, argv []stri
 	if res := resources(svc.Limits); res != nil {
 		c.WithResources(res)
 	}
+	if role == "service" {
+		probes(c, svc.Healthcheck)
+	}
 	spec := corev1ac.PodSpec().
 		WithRestartPolicy(corev1.RestartPolicyNever).
 		WithEnableServiceLinks(false).
@@ -204,6 +208,37 @@ func graceSeconds(d time.Duration) int64 {
 		d = tandem.DefaultStopGrace
 	}
 	return int64((d + time.Second - 1) / time.Second)
+}
+
+// probes make hc the container's readiness probe, so that the kubelet runs
+// it beside the container (the supervisor follows its verdicts, see
+// proc.Probed), rather than tandem by an exec through the API server for
+// every probe. Compose's retries are the failures in a row that make a
+// service that passed unhealthy; its start period is the supervisor's to
+// apply. The startup probe, every second and never failing the pod, is the
+// eager probing of a starting service: the kubelet probes readiness at once
+// when it passes, and the service is healthy then, not up to an interval
+// later.
+func probes(c *corev1ac.ContainerApplyConfiguration, hc *tandem.Healthcheck) {
+	argv := hc.Argv()
+	if argv == nil {
+		return
+	}
+	interval, timeout := hc.Interval, hc.Timeout
+	if interval <= 0 {
+		interval = tandem.DefaultHealthInterval
+	}
+	if timeout <= 0 {
+		timeout = tandem.DefaultHealthTimeout
+	}
+	probe := func() *corev1ac.ProbeApplyConfiguration {
+		return corev1ac.Probe().
+			WithExec(corev1ac.ExecAction().WithCommand(argv...)).
+			WithTimeoutSeconds(int32(graceSeconds(timeout))).
+			WithSuccessThreshold(1)
+	}
+	c.WithStartupProbe(probe().WithPeriodSeconds(1).WithFailureThreshold(math.MaxInt32))
+	c.WithReadinessProbe(probe().WithPeriodSeconds(int32(graceSeconds(interval))).WithFailureThreshold(int32(max(hc.Retries, 1))))
 }
 
 // resources are Compose's limits as the container's. pids_limit has no

@@ -186,3 +186,29 @@ func TestCheckSaysWhatTheClusterCannotDo(t *testing.T) {
 		t.Errorf("a bind mount: %v", err)
 	}
 }
+
+// The healthcheck is the container's readiness probe, with Compose's
+// interval, timeout and retries, and a startup probe every second that
+// never ends the pod; one-off and maintenance pods have none.
+func TestHealthcheckIsTheReadinessProbe(t *testing.T) {
+	s, svc := testSandbox(), articleAPI()
+	svc.Healthcheck = &tandem.Healthcheck{Test: []string{"CMD-SHELL", "curl -fs http://127.0.0.1:8000/healthz"}, Interval: 2 * time.Second, Timeout: 1500 * time.Millisecond, Retries: 4}
+	pod := asJSON(t, s.pod("api-abc123", svc, "service", nil))
+	for _, want := range []string{
+		`"readinessProbe":{"exec":{"command":["/bin/sh","-c","curl -fs http://127.0.0.1:8000/healthz"]},"timeoutSeconds":2,"periodSeconds":2,"successThreshold":1,"failureThreshold":4}`,
+		`"startupProbe":{"exec":{"command":["/bin/sh","-c","curl -fs http://127.0.0.1:8000/healthz"]},"timeoutSeconds":2,"periodSeconds":1,"successThreshold":1,"failureThreshold":2147483647}`,
+	} {
+		if !strings.Contains(pod, want) {
+			t.Errorf("the pod's manifest lacks %s:\n%s", want, pod)
+		}
+	}
+	for _, role := range []string{"exec", "data"} {
+		if pod := asJSON(t, s.pod("api-x", svc, role, []string{"true"})); strings.Contains(pod, "Probe") {
+			t.Errorf("a pod of role %s has probes:\n%s", role, pod)
+		}
+	}
+	svc.Healthcheck = &tandem.Healthcheck{Test: []string{"NONE"}}
+	if pod := asJSON(t, s.pod("api-x", svc, "service", nil)); strings.Contains(pod, "Probe") {
+		t.Errorf("healthcheck NONE, yet probes:\n%s", pod)
+	}
+}

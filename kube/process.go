@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +25,56 @@ type proc struct {
 	err     error         // Wait's, once done
 }
 
+var _ tandem.ProbedProcess = (*proc)(nil)
+
 func (p *proc) ID() string { return p.s.ns + "/" + p.name }
+
+// Probed is the verdict of the pod's readiness probe, the service's
+// healthcheck (probes in manifest.go): its container is ready.
+func (p *proc) Probed() (bool, <-chan struct{}) {
+	pod, changed := p.s.podState(p.name)
+	if pod == nil || pod.DeletionTimestamp != nil {
+		return false, changed
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == "main" {
+			return c.Ready, changed
+		}
+	}
+	return false, changed
+}
+
+// ProbeFailure is what the kubelet last reported of the pod's failing
+// probes: it keeps the command's output in an event, not in the pod.
+func (p *proc) ProbeFailure(ctx context.Context) string {
+	events, err := p.s.cs.Core.Events(p.s.ns).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + p.name + ",reason=Unhealthy",
+	})
+	if err != nil {
+		return fmt.Sprintf("its healthcheck fails (the kubelet's report of it: %v)", err)
+	}
+	var last *corev1.Event
+	for i := range events.Items {
+		if e := &events.Items[i]; last == nil || eventTime(e).After(eventTime(last)) {
+			last = e
+		}
+	}
+	if last == nil {
+		return "its healthcheck has not passed"
+	}
+	return strings.TrimSpace(last.Message)
+}
+
+// eventTime is when an event last happened.
+func eventTime(e *corev1.Event) time.Time {
+	if !e.EventTime.IsZero() {
+		return e.EventTime.Time
+	}
+	if !e.LastTimestamp.IsZero() {
+		return e.LastTimestamp.Time
+	}
+	return e.CreationTimestamp.Time
+}
 
 // Start applies svc's environment Secret and Service, then its pod, and
 // returns once its container runs (or has already ended). An image the

@@ -37,6 +37,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -111,7 +112,10 @@ type clients struct {
 	Discovery  discovery.ServerVersionInterface
 }
 
-var _ tandem.Runtime = (*Runtime)(nil)
+var (
+	_ tandem.Runtime     = (*Runtime)(nil)
+	_ tandem.DataRemover = (*Runtime)(nil)
+)
 
 // New returns the kubernetes runtime for the cluster kubeconfig names.
 func New(kubeconfig string) *Runtime { return &Runtime{Kubeconfig: kubeconfig} }
@@ -273,6 +277,31 @@ func (r *Runtime) sweepGone(ctx context.Context) {
 			cs.Core.Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
 		}
 	}
+}
+
+// RemoveData deletes the namespaces, claims and all, of this machine's
+// instances whose data directories were dir or lay inside it: a destroyed
+// preview's claims go at once, not at the next sweep.
+func (r *Runtime) RemoveData(ctx context.Context, dir string) error {
+	cs, err := r.client()
+	if err != nil {
+		return err
+	}
+	list, err := cs.Core.Namespaces().List(ctx, metav1.ListOptions{LabelSelector: labelManaged + "=tandem"})
+	if err != nil {
+		return errorf("the instances' namespaces: %w", err)
+	}
+	dir = filepath.Clean(dir)
+	for _, ns := range list.Items {
+		d := ns.Annotations[annotationDataDir]
+		if ns.DeletionTimestamp != nil || ns.Annotations[annotationMachine] != machineID() || d != dir && !strings.HasPrefix(d, dir+"/") {
+			continue
+		}
+		if err := cs.Core.Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return errorf("namespace %s: %w", ns.Name, err)
+		}
+	}
+	return nil
 }
 
 // machineID tells this machine from others that share the cluster:

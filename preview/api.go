@@ -173,8 +173,14 @@ func (m *Manager) finishDestroy(ctx context.Context, p *tandem.Preview, in *Inst
 			repo.Source.Remove(ctx, src)
 		}
 	}
-	if err := os.RemoveAll(filepath.Join(m.opts.DataDir, "previews", p.Name)); err != nil {
+	dir := filepath.Join(m.opts.DataDir, "previews", p.Name)
+	if err := os.RemoveAll(dir); err != nil {
 		return err
+	}
+	if dr, ok := m.opts.Runtime.(tandem.DataRemover); ok {
+		if err := dr.RemoveData(ctx, dir); err != nil {
+			return err
+		}
 	}
 	unlock := m.lock(p.Name)
 	defer unlock()

@@ -215,6 +215,11 @@ func (s *suite) snapshotRoundTrip(t *testing.T) {
 		return p
 	}
 	seeded := s.sandbox(t, "conf-seed", "db")
+	never, cancel := context.WithTimeout(ctx, time.Minute)
+	if _, err := seeded.Snapshot(never, db); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		t.Errorf("snapshot of a database that never ran: %v, want ENOTFOUND at once", err)
+	}
+	cancel()
 	var out testutil.Buffer
 	p := up(seeded, &out)
 	if got, err := psql(seeded, "create table article (title text); insert into article values ('seeded')"); err != nil {
