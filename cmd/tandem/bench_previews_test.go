@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,18 +116,21 @@ type sleepResults struct {
 	asleep   int           // previews asleep at once
 	want     int           // previews made to sleep (TANDEM_BENCH_SLEEPING)
 	rss, max int64         // tandem's VmRSS then, and its peak, MiB
+	awake    int           // of those, woken and awake at once
+	beside   int           // asleep while they are
 }
 
 func (r sleepResults) lines(line func(string, float64, string, bool)) {
 	line("wake to first byte s", r.wake.Seconds(), "<= 1.5", r.wake <= 1500*time.Millisecond)
-	line("sleeping previews", float64(r.asleep), ">= 500", r.asleep >= 500)
+	line("sleeping previews", float64(r.beside), ">= 500, beside those awake", r.beside >= 500)
+	line("previews awake at once beside the sleeping", float64(r.awake), ">= 20", r.awake >= awakeAtOnce)
 	line("tandem RSS MiB", float64(r.rss), "none (tandem's own, with the sleeping previews)", true)
 }
 
 // benchSleep measures, on previews of the napping repository (sleep_after:
-// 2s), wake to first byte of / for a held request, median of 3, then
-// makes previews until TANDEM_BENCH_SLEEPING (default 500) sleep at once
-// and reads tandem's own memory.
+// 2s), wake to first byte of / for a held request, median of 3; then makes
+// previews until TANDEM_BENCH_SLEEPING (default 500) and 20 more sleep at
+// once, reads tandem's own memory, and wakes the 20 together.
 func benchSleep(b testing.TB, s *server, say func(string, ...any)) sleepResults {
 	var r sleepResults
 	r.want = 500
@@ -159,7 +163,9 @@ func benchSleep(b testing.TB, s *server, say func(string, ...any)) sleepResults 
 
 	began := time.Now()
 	names := []string{"wake"}
-	for i := 1; len(names) < r.want; i++ {
+	// As many more as are woken at the end, so that want stay asleep
+	// beside those awake.
+	for i := 1; len(names) < r.want+awakeAtOnce; i++ {
 		name := fmt.Sprintf("nap-%d", i)
 		if code, text := s.cli("create", name, "--repo", "napping", "--ref", "main", "--detach"); code != 0 {
 			b.Fatalf("create %s: %d %s", name, code, text)
@@ -170,7 +176,72 @@ func benchSleep(b testing.TB, s *server, say func(string, ...any)) sleepResults 
 	r.rss, r.max = procRSS(s.proc.cmd.Process.Pid)
 	say("previews asleep at once: %d (made in %s); tandem's RSS %d MiB (peak %d MiB), %s MiB of memory available",
 		r.asleep, time.Since(began).Round(time.Second), r.rss, r.max, memInfo("MemAvailable"))
+
+	woken := names[len(names)-awakeAtOnce:]
+	began = time.Now()
+	r.awake, r.beside = wakeAtOnce(b, s, woken, func() {
+		say("%d woken at once answered in %s; %s MiB of memory available", len(woken), time.Since(began).Round(time.Second), memInfo("MemAvailable"))
+	})
+	say("previews awake at once: %d of the %d woken, with %d asleep", r.awake, len(woken), r.beside)
 	return r
+}
+
+// awakeAtOnce is how many previews the machine must hold awake beside the
+// sleeping ones.
+const awakeAtOnce = 20
+
+// wakeAtOnce wakes names together by requests that are held until each
+// answers /, keeps every one of them busy until all have answered, then
+// calls then and returns how many of them are awake at that moment, and how
+// many previews are asleep.
+func wakeAtOnce(b testing.TB, s *server, names []string, then func()) (awake, asleep int) {
+	began := time.Now()
+	var answered sync.WaitGroup
+	stop := make(chan struct{})
+	var kept sync.WaitGroup
+	for _, name := range names {
+		answered.Add(1)
+		kept.Add(1)
+		go func() {
+			defer kept.Done()
+			for {
+				resp := s.get(name, "/", map[string]string{"Accept": "*/*"})
+				if resp.status == 200 && strings.Contains(resp.body, "One Origin for Two Servers") {
+					break
+				}
+				// Held for 30 s at most, as this client waits: ask again.
+				held := resp.status == 503 || resp.status == 0 && strings.Contains(resp.body, "Client.Timeout")
+				if !held || time.Since(began) > 15*time.Minute {
+					b.Errorf("waking %s: %d %.200s", name, resp.status, resp.body)
+					break
+				}
+			}
+			answered.Done()
+			// Busy, so that sleep_after does not put it back to sleep
+			// while the others wake.
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(500 * time.Millisecond):
+					s.get(name, "/api/articles/", nil)
+				}
+			}
+		}()
+	}
+	answered.Wait()
+	then()
+	for _, p := range previewList(b, s) {
+		switch {
+		case p.Asleep:
+			asleep++
+		case slices.Contains(names, p.Name) && p.State == string(tandem.PreviewReady):
+			awake++
+		}
+	}
+	close(stop)
+	kept.Wait()
+	return awake, asleep
 }
 
 // waitAsleep waits until every one of names is ready and asleep, or until
@@ -182,18 +253,8 @@ func waitAsleep(b testing.TB, s *server, names []string, limit time.Duration) in
 	}
 	deadline := time.Now().Add(limit)
 	for {
-		code, out := s.cli("list", "--json")
-		var list []struct {
-			Name   string `json:"name"`
-			State  string `json:"state"`
-			Step   string `json:"step"`
-			Asleep bool   `json:"asleep"`
-		}
-		if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil {
-			b.Fatalf("list: %d %v %.300s", code, err, out)
-		}
 		asleep := 0
-		for _, p := range list {
+		for _, p := range previewList(b, s) {
 			if !want[p.Name] {
 				continue
 			}
@@ -209,6 +270,23 @@ func waitAsleep(b testing.TB, s *server, names []string, limit time.Duration) in
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+type listed struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Step   string `json:"step"`
+	Asleep bool   `json:"asleep"`
+}
+
+// previewList is what tandem preview list --json says.
+func previewList(b testing.TB, s *server) []listed {
+	code, out := s.cli("list", "--json")
+	var list []listed
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil {
+		b.Fatalf("list: %d %v %.300s", code, err, out)
+	}
+	return list
 }
 
 // procRSS is a process's VmRSS and VmHWM, in MiB.
