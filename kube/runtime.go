@@ -259,30 +259,24 @@ func (r *Runtime) claimSize() resource.Quantity {
 // this machine, is gone: a destroyed instance's (with claims, Close keeps the
 // namespace, where the data is), or one a killed tandem left.
 func (r *Runtime) sweepGone(ctx context.Context) {
-	cs, err := r.client()
-	if err != nil {
-		return
-	}
-	list, err := cs.Core.Namespaces().List(ctx, metav1.ListOptions{LabelSelector: labelManaged + "=tandem"})
-	if err != nil {
-		return
-	}
-	me := machineID()
-	for _, ns := range list.Items {
-		dir := ns.Annotations[annotationDataDir]
-		if ns.DeletionTimestamp != nil || dir == "" || !filepath.IsAbs(dir) || ns.Annotations[annotationMachine] != me {
-			continue
-		}
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			cs.Core.Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
-		}
-	}
+	r.deleteNamespaces(ctx, func(dir string) bool {
+		_, err := os.Stat(dir)
+		return filepath.IsAbs(dir) && errors.Is(err, fs.ErrNotExist)
+	})
 }
 
 // RemoveData deletes the namespaces, claims and all, of this machine's
 // instances whose data directories were dir or lay inside it: a destroyed
 // preview's claims go at once, not at the next sweep.
 func (r *Runtime) RemoveData(ctx context.Context, dir string) error {
+	dir = filepath.Clean(dir)
+	return r.deleteNamespaces(ctx, func(d string) bool { return d == dir || strings.HasPrefix(d, dir+"/") })
+}
+
+// deleteNamespaces deletes the namespaces of this machine's instances, not
+// being deleted already, whose data directory is one of those; a failure
+// does not stop it, and the first is returned.
+func (r *Runtime) deleteNamespaces(ctx context.Context, those func(dataDir string) bool) error {
 	cs, err := r.client()
 	if err != nil {
 		return err
@@ -291,17 +285,18 @@ func (r *Runtime) RemoveData(ctx context.Context, dir string) error {
 	if err != nil {
 		return errorf("the instances' namespaces: %w", err)
 	}
-	dir = filepath.Clean(dir)
+	me := machineID()
+	var first error
 	for _, ns := range list.Items {
-		d := ns.Annotations[annotationDataDir]
-		if ns.DeletionTimestamp != nil || ns.Annotations[annotationMachine] != machineID() || d != dir && !strings.HasPrefix(d, dir+"/") {
+		dir := ns.Annotations[annotationDataDir]
+		if ns.DeletionTimestamp != nil || dir == "" || ns.Annotations[annotationMachine] != me || !those(dir) {
 			continue
 		}
-		if err := cs.Core.Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return errorf("namespace %s: %w", ns.Name, err)
+		if err := cs.Core.Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) && first == nil {
+			first = errorf("namespace %s: %w", ns.Name, err)
 		}
 	}
-	return nil
+	return first
 }
 
 // machineID tells this machine from others that share the cluster:
