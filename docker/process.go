@@ -35,6 +35,15 @@ func (p *proc) ID() string {
 	return p.id
 }
 
+func (p *proc) ended() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (p *proc) Wait() error {
 	<-p.done
 	return p.err
@@ -98,10 +107,6 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 		p.Stop(ctx, 0)
 		return nil, err
 	}
-	go func() {
-		<-p.done
-		s.untrack(svc.Name, p)
-	}()
 	return p, nil
 }
 
@@ -153,6 +158,9 @@ func (s *Sandbox) run(ctx context.Context, service, name string, cfg *container.
 		if p.err == nil && code != 0 {
 			p.err = exitError(code)
 		}
+		// Forgotten before Wait returns, so that what follows a Stop
+		// (a snapshot, a new start) finds the service stopped.
+		s.untrack(service, p)
 		close(p.done)
 	}()
 	return p, nil

@@ -230,8 +230,18 @@ func (s *Sandbox) Close() error {
 
 func (s *Sandbox) track(service string, p *proc) error { return s.procs.Track(s.spec.Name, service, p) }
 func (s *Sandbox) untrack(service string, p *proc)     { s.procs.Untrack(service, p) }
-func (s *Sandbox) running(service string) *proc        { return s.procs.Get(service) }
-func (s *Sandbox) isClosed() bool                      { return s.procs.Closed() }
+
+// running is service's container, nil when none runs. One that has ended
+// is not running, even in the moment before its bookkeeping forgets it.
+func (s *Sandbox) running(service string) *proc {
+	p := s.procs.Get(service)
+	if p != nil && p.ended() {
+		return nil
+	}
+	return p
+}
+
+func (s *Sandbox) isClosed() bool { return s.procs.Closed() }
 
 // Netns opens the instance's network namespace, for processes that run
 // beside its containers (the mixed runtime). EUNSUPPORTED where tandem
