@@ -72,11 +72,19 @@ func Do(t testing.TB, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 
 // where says where the browser is, for a failure.
 func where(ctx context.Context) (string, string) {
+	loc, text, _ := read(ctx)
+	return loc, text
+}
+
+// read is the tab's location and the text of its body, read within 10 s.
+func read(ctx context.Context) (loc, text string, err error) {
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	loc, _ := chromedp.Run(c, chromedp.Location())
-	text, _ := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
-	return loc, text
+	if loc, err = chromedp.Run(c, chromedp.Location()); err != nil {
+		return "", "", err
+	}
+	text, err = chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
+	return loc, text, err
 }
 
 // Open navigates to url and returns the page's location and text once its
@@ -88,11 +96,20 @@ func Open(t testing.TB, ctx context.Context, url string) (location, text string)
 }
 
 // Page returns the current location and the text of the page's body.
+// A read that fails (the document was replaced under it: a page that
+// navigates again as it loads) is tried again on the page that replaced it.
 func Page(t testing.TB, ctx context.Context) (location, text string) {
 	t.Helper()
-	Do(t, ctx, chromedp.WaitReady(chromedp.CSS("body")))
-	location, text = where(ctx)
-	return location, text
+	var err error
+	for try := 0; try < 3; try++ {
+		Do(t, ctx, chromedp.WaitReady(chromedp.CSS("body")))
+		if location, text, err = read(ctx); err == nil {
+			return location, text
+		}
+		t.Logf("reading the page at %s: %v", location, err)
+	}
+	t.Fatalf("reading the page at %s: %v", location, err)
+	return "", ""
 }
 
 // Cookie is a cookie the browser keeps.
