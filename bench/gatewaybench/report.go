@@ -39,6 +39,7 @@ func (r *report) find(group, path string, conns int) *wrkResult {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // print writes the table of measurements, the lookup benchmark, and the
 // figures the targets are about, each with its target.
@@ -69,6 +70,9 @@ func (r *report) printTable(w io.Writer) {
 		}
 		if x.group == "api" && x.res.Opens >= 0 && x.res.Requests > 0 {
 			note += fmt.Sprintf("; %.2f new connections/request in the stack", float64(x.res.Opens)/float64(x.res.Requests))
+		}
+		if x.group == "api" && len(x.res.CPU) == 2 && x.res.CPU[0] >= 0 && x.res.CPU[1] >= 0 {
+			note += fmt.Sprintf("; CPU per request: tandem up %.0f µs, nginx %.0f µs", us(x.res.CPU[0]), us(x.res.CPU[1]))
 		}
 		fmt.Fprintf(w, rowFmt, x.group, x.path, x.conns, fmt.Sprintf("%.0f", x.res.ReqPerSec),
 			fmt.Sprintf("%.3f", ms(x.res.P50)), fmt.Sprintf("%.3f", ms(x.res.P99)),
@@ -147,6 +151,25 @@ func (r *report) printFigures(w io.Writer, lookupRatio float64) {
 		">= 1.00, at 16 connections", func(v float64) bool { return v >= 1 })
 	line(w, "api added p50 ms tandem-nginx", added("tandem")-added("nginx"), "<= 0, at 1 connection",
 		func(v float64) bool { return v <= 0 })
+	// What each proxy's own process spends on a request: tandem up's CPU on
+	// its path less what it spends on the direct path (Django's log lines,
+	// which it copies on every path), nginx's on its path.
+	cpu := func(path string, i, conns int) float64 {
+		a, d := r.find("api", path, conns), r.find("api", "direct", conns)
+		if a == nil || d == nil || len(a.CPU) <= i || len(d.CPU) <= i || a.CPU[i] < 0 || d.CPU[i] < 0 {
+			return math.NaN()
+		}
+		return us(a.CPU[i] - d.CPU[i])
+	}
+	for _, conns := range []int{1, 16} {
+		at := fmt.Sprintf("at %d connection", conns)
+		if conns > 1 {
+			at += "s"
+		}
+		t, n := cpu("tandem", 0, conns), cpu("nginx", 1, conns)
+		line(w, "api proxy CPU µs/request tandem", t, "none ("+at+")", nil)
+		line(w, "api proxy CPU µs/request nginx", n, "none ("+at+")", nil)
+	}
 	line(w, "lookup 10000/10", lookupRatio, "<= 2.00", func(v float64) bool { return v <= 2 })
 	line(w, "tandem RSS MiB with 10000 sites", rss, "<= 64", func(v float64) bool { return v <= 64 })
 }

@@ -87,6 +87,7 @@ func runStack(ctx context.Context, c *config, rep *report) error {
 			for i, pa := range paths {
 				l := pa.l
 				l.threads, l.conns, l.opens = conc[0], conc[1], opens
+				l.cpu = []cpuOf{{"tandem up", p.cmd.Process.Pid, false}, {"nginx", ngx.cmd.Process.Pid, true}}
 				res, err := c.measure(ctx, fmt.Sprintf("api %s (round %d of %d)", pa.name, round+1, c.rounds), l)
 				if err != nil {
 					return err
@@ -116,6 +117,15 @@ func median(rs []wrkResult) wrkResult {
 	m.ReqPerSec = pick(func(r wrkResult) float64 { return r.ReqPerSec })
 	m.P50 = time.Duration(pick(func(r wrkResult) float64 { return float64(r.P50) }))
 	m.P99 = time.Duration(pick(func(r wrkResult) float64 { return float64(r.P99) }))
+	m.CPU = make([]time.Duration, len(rs[0].CPU))
+	for i := range m.CPU {
+		m.CPU[i] = time.Duration(pick(func(r wrkResult) float64 {
+			if i >= len(r.CPU) {
+				return -1
+			}
+			return float64(r.CPU[i])
+		}))
+	}
 	for _, r := range rs[1:] {
 		m.Requests += r.Requests
 		m.Non2xx += r.Non2xx

@@ -20,6 +20,9 @@ type wrkResult struct {
 	Non2xx    int64 // wrk counts statuses >= 400 ("Non-2xx or 3xx responses")
 	SockErrs  int64 // connect + read + write + timeout
 	Opens     int64 // TCP connections opened in the counted namespace meanwhile, -1: not counted
+	// CPU is the CPU time per request of each of the load's cpu servers
+	// meanwhile, -1 where not counted.
+	CPU []time.Duration
 }
 
 // parseWrk reads wrk 4.1's report as printed with --latency.
@@ -89,6 +92,7 @@ type load struct {
 	url, host      string // host: a Host header other than the URL's
 	netns          string // /proc/PID/ns/net to run wrk in, or "" for ours
 	opens          string // /proc/PID/net/snmp whose TCP ActiveOpens to count, or ""
+	cpu            []cpuOf
 }
 
 func (l load) args(d time.Duration) []string {
@@ -108,10 +112,12 @@ func (l load) args(d time.Duration) []string {
 func runWrk(ctx context.Context, l load, d time.Duration) (wrkResult, error) {
 	args := l.args(d)
 	before, openErr := activeOpens(l.opens)
+	cpu0 := cpuTimes(l.cpu)
 	out, err := command(ctx, args...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out)
 	}
+	cpu1 := cpuTimes(l.cpu)
 	after, err2 := activeOpens(l.opens)
 	r, err := parseWrk(string(out))
 	if err != nil {
@@ -120,6 +126,13 @@ func runWrk(ctx context.Context, l load, d time.Duration) (wrkResult, error) {
 	r.Opens = -1
 	if l.opens != "" && openErr == nil && err2 == nil {
 		r.Opens = after - before
+	}
+	for i := range l.cpu {
+		per := time.Duration(-1)
+		if cpu0[i] >= 0 && cpu1[i] >= 0 && r.Requests > 0 {
+			per = (cpu1[i] - cpu0[i]) / time.Duration(r.Requests)
+		}
+		r.CPU = append(r.CPU, per)
 	}
 	return r, nil
 }
