@@ -103,6 +103,9 @@ func DialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr strin
 		}
 		return nil
 	}
+	// Not Dialer.DialTCP, though it would skip the resolver: it binds its
+	// zero local address explicitly, a bind to an ephemeral port per dial
+	// (BenchmarkDialIn: 300-380 µs a dial against 58).
 	c, err := dd.DialContext(ctx, network, addr)
 	if inside { // no socket was made
 		leave()
