@@ -160,6 +160,19 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	return m.finishDestroy(ctx, p, in)
 }
 
+// removeData removes dir, then what the runtime keeps elsewhere for the
+// instances whose data lay in it (tandem.DataRemover: a Kubernetes
+// namespace with its claims), which would otherwise outlive their data.
+func (m *Manager) removeData(ctx context.Context, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if dr, ok := m.opts.Runtime.(tandem.DataRemover); ok {
+		return dr.RemoveData(ctx, dir)
+	}
+	return nil
+}
+
 // finishDestroy removes what a preview being destroyed still owns.
 func (m *Manager) finishDestroy(ctx context.Context, p *tandem.Preview, in *Instance) error {
 	// The job making a generation, if any, stands down before its files go.
@@ -173,14 +186,8 @@ func (m *Manager) finishDestroy(ctx context.Context, p *tandem.Preview, in *Inst
 			repo.Source.Remove(ctx, src)
 		}
 	}
-	dir := filepath.Join(m.opts.DataDir, "previews", p.Name)
-	if err := os.RemoveAll(dir); err != nil {
+	if err := m.removeData(ctx, filepath.Join(m.opts.DataDir, "previews", p.Name)); err != nil {
 		return err
-	}
-	if dr, ok := m.opts.Runtime.(tandem.DataRemover); ok {
-		if err := dr.RemoveData(ctx, dir); err != nil {
-			return err
-		}
 	}
 	unlock := m.lock(p.Name)
 	defer unlock()

@@ -89,7 +89,9 @@ func (m *Manager) sweep(ctx context.Context, keep map[string]bool) {
 			continue
 		}
 		m.log.Info("sweep", "dir", d)
-		os.RemoveAll(d)
+		if err := m.removeData(ctx, d); err != nil {
+			m.log.Warn("sweep", "dir", d, "err", err)
+		}
 	}
 	names, _ := filepath.Glob(filepath.Join(m.opts.DataDir, "previews", "*"))
 	for _, n := range names {

@@ -202,7 +202,10 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	if err != nil {
 		return err
 	}
-	os.RemoveAll(dir) // left by a crash
+	// Left by a crash, with what the runtime kept for it.
+	if err := m.removeData(ctx, dir); err != nil {
+		return err
+	}
 	src := filepath.Join(dir, "src")
 	if err := repo.Source.Checkout(ctx, commit, src); err != nil {
 		return err
@@ -460,7 +463,9 @@ func (m *Manager) stop(in *Instance) {
 	if in.source != nil {
 		in.source.Remove(ctx, filepath.Join(in.dir, "src"))
 	}
-	os.RemoveAll(in.dir)
+	if err := m.removeData(ctx, in.dir); err != nil {
+		m.log.Warn("remove instance data", "preview", in.Preview, "generation", in.Generation, "err", err)
+	}
 }
 
 // removeGen removes what a generation that never ran left.
@@ -470,7 +475,9 @@ func (m *Manager) removeGen(p *tandem.Preview, dir string) {
 			repo.Source.Remove(context.Background(), filepath.Join(dir, "src"))
 		}
 	}
-	os.RemoveAll(dir)
+	if err := m.removeData(context.Background(), dir); err != nil {
+		m.log.Warn("remove generation data", "dir", dir, "err", err)
+	}
 }
 
 // loadStack loads the stack file of a work tree with the preview's values,

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -187,9 +189,32 @@ func (h *harness) await(name string, gen int, state tandem.PreviewState) *tandem
 	}
 }
 
+// removals records what the manager asks a runtime that keeps data beyond
+// the data directory (tandem.DataRemover, as the kubernetes runtime's
+// claims) to remove.
+type removals struct {
+	tandem.Runtime
+	mu   sync.Mutex
+	dirs []string
+}
+
+func (r *removals) RemoveData(_ context.Context, dir string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dirs = append(r.dirs, dir)
+	return nil
+}
+
+func (r *removals) asked(dir string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.dirs, dir)
+}
+
 func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 	src := repo(t)
-	h := newHarness(t, t.TempDir(), src)
+	rm := &removals{}
+	h := newHarness(t, t.TempDir(), src, func(o *Options) { rm.Runtime, o.Runtime = o.Runtime, rm })
 	defer h.close()
 	ctx := context.Background()
 
@@ -251,6 +276,9 @@ func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.data, "previews", "pr-2")); !os.IsNotExist(err) {
 		t.Error("pr-2's files are left")
 	}
+	if !rm.asked(filepath.Join(h.data, "previews", "pr-2")) {
+		t.Errorf("the runtime was not asked to remove pr-2's data kept elsewhere: %v", rm.dirs)
+	}
 	if s, _ := h.store.Secrets(ctx, "pr-2"); len(s) != 0 {
 		t.Error("pr-2's secrets are left")
 	}
@@ -306,11 +334,11 @@ func TestPreviewsServeTheirCommitsWithTheirOwnDatabases(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		gens, _ := filepath.Glob(filepath.Join(h.data, "previews", "pr-1", "*"))
-		if len(gens) == 1 {
+		if len(gens) == 1 && rm.asked(filepath.Join(h.data, "previews", "pr-1", strconv.Itoa(p1.Generation))) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("generations left: %v", gens)
+			t.Fatalf("generations left: %v; data the runtime was asked to remove: %v", gens, rm.dirs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
