@@ -26,6 +26,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/tandem-dev/tandem/internal/testprovisioner"
 )
 
 // needKube returns the kubeconfig of the cluster the kubernetes runtime's
@@ -202,9 +204,14 @@ func TestServeKubernetesPreviewsOfCIImages(t *testing.T) {
 	}
 	ciPush(sha, "built by CI")
 
+	// The databases live on claims, provisioned as a real cluster's are
+	// (the test cluster has no provisioner of its own).
+	testprovisioner.Start(t, cfg)
 	s := configuredServer(t, fmt.Sprintf(`runtime: kubernetes
 kubernetes:
   kubeconfig: %s
+  storage: claim
+  storage_class: `+testprovisioner.Class+`
 repos:
   - name: shop
     url: %s
@@ -283,6 +290,10 @@ repos:
 			}
 		}
 		t.Logf("%s: when each pod was made and its container ran, from the creates (whole seconds):\n%s", ns, podTimes(t, core, ns, created))
+		if pvc, err := core.PersistentVolumeClaims(ns).Get(context.Background(), "pgdata-db", metav1.GetOptions{}); err != nil ||
+			pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "" {
+			t.Errorf("the database's claim in %s: %v, want bound to a provisioned volume", ns, err)
+		}
 		if svc, err := core.Services(ns).Get(context.Background(), "db", metav1.GetOptions{}); err != nil || svc.Spec.ClusterIP != "None" {
 			t.Errorf("the db Service of %s: %v", ns, err)
 		}
@@ -394,4 +405,19 @@ repos:
 	if code, out := s.cli("destroy", "pr-2"); code != 0 {
 		t.Errorf("destroy pr-2: %d %s", code, out)
 	}
+	// Their claims went with their namespaces, and the provisioner
+	// deleted the volumes (reclaim policy Delete).
+	eventually(t, "the destroyed previews' volumes to go", 2*time.Minute, func() string {
+		pvs, err := core.PersistentVolumes().List(context.Background(), metav1.ListOptions{LabelSelector: testprovisioner.Label + "=true"})
+		if err != nil {
+			return err.Error()
+		}
+		var left []string
+		for _, pv := range pvs.Items {
+			if ref := pv.Spec.ClaimRef; ref != nil && !slices.Contains(before, ref.Namespace) {
+				left = append(left, pv.Name+" of "+ref.Namespace+" ("+string(pv.Status.Phase)+")")
+			}
+		}
+		return strings.Join(left, ", ")
+	})
 }
