@@ -139,7 +139,8 @@ type Process interface {
 // DataRemover is a Runtime that keeps some of an instance's data outside
 // its data directory, where the directory's removal cannot reach it (the
 // kubernetes runtime's volume claims). Whoever removes instances' data
-// directories for good (a preview's destroy) calls RemoveData after.
+// directories for good (a preview's destroy, an update's replaced
+// instance) calls RemoveData after.
 type DataRemover interface {
 	// RemoveData removes what the runtime keeps of the instances whose
 	// data directories were dir or lay inside it.

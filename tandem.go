@@ -258,6 +258,19 @@ type Healthcheck struct {
 	Retries       int
 }
 
+// Timing is the healthcheck's interval and timeout, Docker's defaults
+// where the file gave none.
+func (hc *Healthcheck) Timing() (interval, timeout time.Duration) {
+	interval, timeout = hc.Interval, hc.Timeout
+	if interval <= 0 {
+		interval = DefaultHealthInterval
+	}
+	if timeout <= 0 {
+		timeout = DefaultHealthTimeout
+	}
+	return interval, timeout
+}
+
 // Argv is the command line of the healthcheck's test: CMD's argv, a
 // CMD-SHELL command under /bin/sh -c, nil for NONE or no test.
 func (hc *Healthcheck) Argv() []string {

@@ -224,13 +224,7 @@ func probes(c *corev1ac.ContainerApplyConfiguration, hc *tandem.Healthcheck) {
 	if argv == nil {
 		return
 	}
-	interval, timeout := hc.Interval, hc.Timeout
-	if interval <= 0 {
-		interval = tandem.DefaultHealthInterval
-	}
-	if timeout <= 0 {
-		timeout = tandem.DefaultHealthTimeout
-	}
+	interval, timeout := hc.Timing()
 	probe := func() *corev1ac.ProbeApplyConfiguration {
 		return corev1ac.Probe().
 			WithExec(corev1ac.ExecAction().WithCommand(argv...)).

@@ -261,7 +261,7 @@ func (s *Sandbox) podIP(service string) string {
 // Close stops every pod of the instance and removes its namespace; with
 // claims (whose data lives in the namespace, not in the data directory) it
 // removes the pods only, and the namespace goes with the data directory
-// (Runtime.RemoveData at destroy, else Runtime.sweepGone).
+// (Runtime.RemoveData when tandem removes it, else Runtime.sweepGone).
 func (s *Sandbox) Close() error {
 	procs, first := s.procs.Close()
 	if !first {

@@ -43,14 +43,7 @@ func (u *unit) checkHealth(p tandem.Process, gen int) {
 	if argv == nil {
 		return
 	}
-	interval := hc.Interval
-	if interval <= 0 {
-		interval = tandem.DefaultHealthInterval
-	}
-	timeout := hc.Timeout
-	if timeout <= 0 {
-		timeout = tandem.DefaultHealthTimeout
-	}
+	interval, timeout := hc.Timing()
 	retries := max(hc.Retries, 1)
 	h := &healthRun{began: time.Now(), budget: hc.StartPeriod + time.Duration(retries)*interval, retries: retries}
 	if pp, ok := p.(tandem.ProbedProcess); ok {
