@@ -202,9 +202,13 @@ func (m *Manager) make(ctx context.Context, j job) (err error) {
 	if err != nil {
 		return err
 	}
-	// Left by a crash, with what the runtime kept for it.
-	if err := m.removeData(ctx, dir); err != nil {
-		return err
+	// Left by a crash, with what the runtime kept for it (asked only when
+	// there is such a directory: a runtime's own sweep takes what a
+	// directory already gone left).
+	if _, err := os.Lstat(dir); err == nil {
+		if err := m.removeData(ctx, dir); err != nil {
+			return err
+		}
 	}
 	src := filepath.Join(dir, "src")
 	if err := repo.Source.Checkout(ctx, commit, src); err != nil {
