@@ -3,8 +3,10 @@ package kube
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +63,7 @@ func TestClaimsLiveAsLongAsTheDataDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]os.FileMode{snap: 0o700 | os.ModeDir, snap + "/" + dumpFile: 0o600, r.SnapshotDir: 0o700 | os.ModeDir} {
+	for path, want := range map[string]os.FileMode{snap: 0o700 | os.ModeDir, snap + "/" + dataArchive: 0o600, r.SnapshotDir: 0o700 | os.ModeDir} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode() != want || fi.Mode().IsRegular() && fi.Size() == 0 {
 			t.Errorf("%s: %v %v, want %v and not empty", path, fi.Mode(), err, want)
 		}
@@ -99,6 +101,17 @@ func TestClaimsLiveAsLongAsTheDataDirectory(t *testing.T) {
 func testPostgres() *tandem.Service {
 	return &tandem.Service{Name: "db", Image: "postgres:16", StopSignal: "SIGINT", StopGrace: 30 * time.Second, Environment: map[string]string{
 		"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "shop", "POSTGRES_INITDB_ARGS": "--no-sync"}}
+}
+
+// dbSandbox is a new sandbox for the database of the tests, restoring the
+// snapshots restore names; closed when tb ends.
+func dbSandbox(tb testing.TB, r *Runtime, name string, restore map[string]string) tandem.Sandbox {
+	sb, err := r.NewSandbox(context.Background(), tandem.SandboxSpec{Name: name, Services: []string{"db"}, DataDir: tb.TempDir(), Restore: restore})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sb.Close() })
+	return sb
 }
 
 // psqlIn runs sql in db's database, in sb.
@@ -161,5 +174,87 @@ func TestRemoveDataRemovesTheClaimsAtOnce(t *testing.T) {
 		if gone != (name == "gone") {
 			t.Errorf("namespace of %s: removed %v (%v)", name, gone, err)
 		}
+	}
+}
+
+// A claim snapshot taken before the archives (a pg_dump of POSTGRES_DB) is
+// still restored, by pg_restore.
+func TestDumpSnapshotsAreStillRestored(t *testing.T) {
+	r := cluster(t)
+	r.Storage, r.StorageClass = StorageClaim, testClass
+	provision(t, r)
+	ctx := context.Background()
+	db := testPostgres()
+	seeded := dbSandbox(t, r, "dump-seed", nil)
+	startPostgres(t, seeded, db)
+	if out, err := psqlIn(seeded, db, "create table article (title text); insert into article values ('dumped')"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	id, dir, err := r.snapshots().New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.RemoveSnapshot(ctx, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(dir + "/" + dumpFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if err := seeded.Exec(ctx, db, []string{"pg_dump", "-Fc", "-h", "127.0.0.1", "-U", "app", "shop"}, f, &stderr); err != nil {
+		t.Fatalf("pg_dump: %v: %s", err, stderr.String())
+	}
+	f.Close()
+
+	restored := dbSandbox(t, r, "dump-restore", map[string]string{"db": id})
+	startPostgres(t, restored, db)
+	if got, err := psqlIn(restored, db, "select title from article"); err != nil || got != "dumped" {
+		t.Errorf("restored from a pg_dump snapshot: %q %v", got, err)
+	}
+}
+
+// A claim snapshot's pipelines fail when either side does: a tar that
+// cannot read the data directory is no snapshot, though gzip ends well.
+func TestPipedFailsWhenEitherSideFails(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/PG_VERSION", []byte("16\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(script string, args ...string) ([]byte, error) {
+		var stderr bytes.Buffer
+		cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, stderr.String())
+		}
+		return out, err
+	}
+	archive := piped(`tar -cf - -C "$1" .`, `gzip -1`)
+	gz, err := run(archive, dir)
+	if err != nil {
+		t.Fatalf("archive: %v", err)
+	}
+	if _, err := run(archive, dir+"/missing"); err == nil {
+		t.Error("an archive of a directory tar cannot read succeeded")
+	}
+	if _, err := run(piped(`tar -cf - -C "$1" .`, `false`), dir); err == nil {
+		t.Error("a pipeline whose second command failed succeeded")
+	}
+	into := t.TempDir()
+	cmd := exec.Command("sh", "-c", piped(`gzip -dc`, `tar -xf - -C "$1"`), "sh", into)
+	cmd.Stdin = bytes.NewReader(gz)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("unpack: %v: %s", err, out)
+	}
+	if b, err := os.ReadFile(into + "/PG_VERSION"); err != nil || string(b) != "16\n" {
+		t.Errorf("unpacked: %q %v", b, err)
+	}
+	cmd = exec.Command("sh", "-c", piped(`gzip -dc`, `tar -xf - -C "$1"`), "sh", t.TempDir())
+	cmd.Stdin = bytes.NewReader(gz[:len(gz)-8]) // the CRC cut off: tar has everything
+	if err := cmd.Run(); err == nil {
+		t.Error("a damaged archive was unpacked without an error")
 	}
 }

@@ -32,7 +32,7 @@ func cluster(t *testing.T) *Runtime {
 
 // TestConformance runs the suite every runtime passes, with the gateway
 // reaching pods at their addresses and through the API server, and with
-// databases on the node and on claims (snapshots by pg_dump).
+// databases on the node and on claims (snapshots as archives of the data directory).
 func TestConformance(t *testing.T) {
 	for _, dial := range []string{DialPodIP, DialPortForward} {
 		t.Run(dial, func(t *testing.T) {

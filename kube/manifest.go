@@ -115,7 +115,8 @@ func (s *Sandbox) digest(svc *tandem.Service) string {
 // (command and args, as Kubernetes names them), its environment from its
 // Secret, its limits, and its data volume. role "exec" is a one-off pod
 // running argv in svc's place, as docker compose run does; role "data" is
-// a postgres service's maintenance pod, its server started with argv.
+// a postgres service's maintenance pod, holding its claim (argv nil) or its
+// server started with argv.
 func (s *Sandbox) pod(name string, svc *tandem.Service, role string, argv []string) *corev1ac.PodApplyConfiguration {
 	c := corev1ac.Container().
 		WithName("main").
@@ -126,6 +127,8 @@ func (s *Sandbox) pod(name string, svc *tandem.Service, role string, argv []stri
 	switch {
 	case role == "exec":
 		c.WithCommand(argv...)
+	case role == "data" && argv == nil:
+		c.WithCommand("sh", "-c", hold)
 	case role == "data":
 		// The image's entrypoint (which makes the database on first
 		// start) with argv as the server's command line.

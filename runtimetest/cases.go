@@ -204,11 +204,12 @@ func (s *suite) snapshotRoundTrip(t *testing.T) {
 		t.Skip("no postgres service for this runtime here")
 	}
 	ctx := context.Background()
-	psql := func(sb tandem.Sandbox, sql string) (string, error) {
+	psqlIn := func(sb tandem.Sandbox, database, sql string) (string, error) {
 		var out bytes.Buffer
-		err := sb.Exec(ctx, db, []string{"psql", "-h", "127.0.0.1", "-U", "app", "-d", "shop", "-tAc", sql}, &out, &out)
+		err := sb.Exec(ctx, db, []string{"psql", "-h", "127.0.0.1", "-U", "app", "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql}, &out, &out)
 		return strings.TrimSpace(out.String()), err
 	}
+	psql := func(sb tandem.Sandbox, sql string) (string, error) { return psqlIn(sb, "shop", sql) }
 	up := func(sb tandem.Sandbox, out io.Writer) tandem.Process {
 		p := start(t, sb, db, out)
 		waitFor(t, "postgres", 2*time.Minute, func() bool { _, err := psql(sb, "select 1"); return err == nil })
@@ -224,6 +225,16 @@ func (s *suite) snapshotRoundTrip(t *testing.T) {
 	p := up(seeded, &out)
 	if got, err := psql(seeded, "create table article (title text); insert into article values ('seeded')"); err != nil {
 		t.Fatalf("%v: %s\n%s", err, got, out.String())
+	}
+	// A seed may make roles and databases of its own (initdb scripts
+	// often do): a snapshot is the whole server's data, not one database.
+	for _, sql := range []string{"create role reader login password 'r'", "create database reports owner reader"} {
+		if got, err := psql(seeded, sql); err != nil {
+			t.Fatalf("%s: %v: %s", sql, err, got)
+		}
+	}
+	if got, err := psqlIn(seeded, "reports", "create table monthly (v text); insert into monthly values ('march'); alter table monthly owner to reader"); err != nil {
+		t.Fatalf("%v: %s", err, got)
 	}
 	if _, err := seeded.Snapshot(ctx, db); tandem.ErrorCode(err) != tandem.ECONFLICT {
 		t.Errorf("snapshot of a running server: %v, want ECONFLICT", err)
@@ -245,6 +256,12 @@ func (s *suite) snapshotRoundTrip(t *testing.T) {
 	up(a, &out)
 	if got, err := psql(a, "select title from article"); err != nil || got != "seeded" {
 		t.Errorf("restored rows: %q %v\n%s", got, err, out.String())
+	}
+	if got, err := psqlIn(a, "reports", "select v || ' ' || tableowner from monthly, pg_tables where tablename = 'monthly'"); err != nil || got != "march reader" {
+		t.Errorf("the seed's other database, as restored: %q %v, want its row and owner", got, err)
+	}
+	if got, err := psql(a, "select rolcanlogin from pg_roles where rolname = 'reader'"); err != nil || got != "t" {
+		t.Errorf("the seed's role, as restored: %q %v", got, err)
 	}
 	psql(a, "insert into article values ('only in a')")
 	up(b, &out)
