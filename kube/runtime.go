@@ -150,11 +150,26 @@ func newClients(c *rest.Config) (*clients, error) {
 	return &clients{Core: core, Networking: net, Discovery: disc}, nil
 }
 
+// inCluster reports whether tandem reaches the cluster by the in-cluster
+// configuration of the pod it runs in (as restConfig chooses).
+func (r *Runtime) inCluster() bool {
+	_, err := r.inClusterConfig()
+	return err == nil
+}
+
+// inClusterConfig is the pod's in-cluster configuration, unless tandem.yaml
+// or $KUBECONFIG names a kubeconfig.
+func (r *Runtime) inClusterConfig() (*rest.Config, error) {
+	if r.Kubeconfig != "" || os.Getenv("KUBECONFIG") != "" {
+		return nil, errors.New("a kubeconfig is named")
+	}
+	return rest.InClusterConfig()
+}
+
 func (r *Runtime) restConfig() (*rest.Config, error) {
-	if r.Kubeconfig == "" && os.Getenv("KUBECONFIG") == "" {
-		if c, err := rest.InClusterConfig(); err == nil {
-			return c, nil
-		}
+	if c, err := r.inClusterConfig(); err == nil {
+		c.UserAgent = "tandem"
+		return c, nil
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if r.Kubeconfig != "" {
@@ -227,6 +242,12 @@ func (r *Runtime) NewSandbox(ctx context.Context, spec tandem.SandboxSpec) (tand
 	if _, err := resource.ParseQuantity(r.ClaimSize); r.ClaimSize != "" && err != nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "kubernetes: claim_size %q: %v", r.ClaimSize, err)
 	}
+	if r.inCluster() && !r.claims() {
+		// hostPath volumes of tandem's data directory would be
+		// directories of whichever node a database lands on, not of
+		// tandem's pod: the data would be neither seen nor removed.
+		return nil, tandem.Errorf(tandem.EUNSUPPORTED, "kubernetes: tandem runs in a pod (in-cluster configuration), where storage %q would keep databases in directories of a node, not in tandem's: use storage %q (kubernetes.storage in tandem.yaml)", StorageNode, StorageClaim)
+	}
 	if err := r.Available(ctx); err != nil {
 		return nil, err
 	}
@@ -241,8 +262,8 @@ const (
 	// it. For single-node clusters.
 	StorageNode = "node"
 	// StorageClaim is a PersistentVolumeClaim per postgres service, on
-	// any node; snapshots are pg_dump archives kept by tandem and
-	// restored with pg_restore.
+	// any node; snapshots are archives of the data directory kept by
+	// tandem (claim.go). What tandem running in a pod needs.
 	StorageClaim = "claim"
 )
 

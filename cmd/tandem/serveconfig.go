@@ -232,8 +232,8 @@ type kubeConfig struct {
 	Dial string `yaml:"dial"`
 	// Storage is where postgres services keep their data: node (default:
 	// the instance's directory on tandem's node) or claim (a
-	// PersistentVolumeClaim of StorageClass, ClaimSize; snapshots by
-	// pg_dump).
+	// PersistentVolumeClaim of StorageClass, ClaimSize; what tandem in a
+	// pod needs).
 	Storage      string `yaml:"storage"`
 	StorageClass string `yaml:"storage_class"`
 	ClaimSize    string `yaml:"claim_size"`

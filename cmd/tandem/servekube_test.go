@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,16 +40,39 @@ func needKube(t *testing.T) string {
 	return kc
 }
 
+// kubeClients is needKube, with the cluster's configuration and its core
+// API; it skips the test unless Docker has images too.
+func kubeClients(t *testing.T, images ...string) (string, *rest.Config, corev1client.CoreV1Interface) {
+	t.Helper()
+	kc := needKube(t)
+	needDocker(t, images...)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc, cfg, core
+}
+
 // podExec runs argv in a pod's container, as kubectl exec does, and returns
 // what it printed and its exit status.
 func podExec(t *testing.T, cfg *rest.Config, ns, pod string, argv ...string) (string, int) {
+	t.Helper()
+	return containerExec(t, cfg, ns, pod, "main", argv...)
+}
+
+// containerExec is podExec in the pod's container named container.
+func containerExec(t *testing.T, cfg *rest.Config, ns, pod, container string, argv ...string) (string, int) {
 	t.Helper()
 	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := core.RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewWebSocketExecutor(cfg, http.MethodGet, req.URL().String())
 	if err != nil {
 		t.Fatal(err)
@@ -172,37 +194,12 @@ func tandemNamespaces(t *testing.T, core corev1client.CoreV1Interface) []string 
 // started again serves both again with nothing duplicated; destroy removes
 // the preview's namespace.
 func TestServeKubernetesPreviewsOfCIImages(t *testing.T) {
-	kc := needKube(t)
-	needDocker(t, "local/busybox", "postgres:16")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc, cfg, core := kubeClients(t, "local/busybox", "postgres:16")
 	const registry = "registry.example.test/shop"
 	repo := filepath.Join(t.TempDir(), "shop")
 	writeFile(t, filepath.Join(repo, "compose.yml"), fmt.Sprintf(kubePreviewFile(), registry, "${GIT_SHA}"))
 	sha := commitAll(t, repo)
-	src := filepath.Dir(dockerStack(t))
-	// ciPush builds CI's images of commit sha, and puts them in the cluster.
-	ciPush := func(sha, greeting string) {
-		for _, svc := range []string{"api", "web"} {
-			ref := registry + "/" + svc + ":" + sha
-			for _, args := range [][]string{
-				{"docker", "build", "-q", "--build-arg", "GREETING=" + greeting, "-t", ref, filepath.Join(src, svc)},
-				{filepath.Join(repoRoot(t), "scripts", "k8s-cluster"), "images", ref},
-				{"docker", "rmi", ref},
-			} {
-				if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-					t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-				}
-			}
-		}
-	}
-	ciPush(sha, "built by CI")
+	ciPush(t, registry, sha, "built by CI")
 
 	// The databases live on claims, provisioned as a real cluster's are
 	// (the test cluster has no provisioner of its own).
@@ -370,7 +367,7 @@ repos:
 	writeFile(t, filepath.Join(repo, "NOTES"), "v2\n")
 	gitIn(t, repo, "add", "-A")
 	gitIn(t, repo, "commit", "-q", "-m", "v2")
-	ciPush(gitIn(t, repo, "rev-parse", "HEAD"), "built by CI, v2")
+	ciPush(t, registry, gitIn(t, repo, "rev-parse", "HEAD"), "built by CI, v2")
 	var code int
 	var out string
 	n, failures := s.pollDuring("pr-2", []string{"/", "/api/cgi-bin/host"}, func() {
