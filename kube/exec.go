@@ -30,7 +30,7 @@ func (s *Sandbox) Exec(ctx context.Context, svc *tandem.Service, argv []string, 
 		return tandem.Errorf(tandem.ECONFLICT, "instance %s is shut down", s.spec.Name)
 	}
 	if p := s.running(svc.Name); p != nil {
-		return s.execIn(ctx, p.name, argv, nil, stdout, stderr)
+		return s.execIn(ctx, p.pod(), argv, nil, stdout, stderr)
 	}
 	return s.execOnce(ctx, svc, argv, stdout, stderr)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,23 +17,43 @@ import (
 	"github.com/tandem-dev/tandem"
 )
 
-// proc is a service's pod.
+// proc is a service's pod. A pod the cluster deletes or evicts (a node
+// drained, a pod preempted, kubectl delete pod) is replaced by a new one
+// made the same way, as a Deployment would; the service's own exits are
+// the supervisor's, under Compose's restart policy.
 type proc struct {
 	s       *Sandbox
-	name    string // the pod's
 	service string
+	svc     *tandem.Service
+	made    map[string]string // the pod's annotations
+	stdout  io.Writer
 	done    chan struct{} // closed once the pod has ended and is removed
 	err     error         // Wait's, once done
+
+	mu       sync.Mutex
+	name     string // the pod's
+	stopping bool   // Stop was called: a deleted pod is not replaced
 }
 
 var _ tandem.ProbedProcess = (*proc)(nil)
 
-func (p *proc) ID() string { return p.s.ns + "/" + p.name }
+func newProc(s *Sandbox, name string, svc *tandem.Service, made map[string]string, stdout io.Writer) *proc {
+	return &proc{s: s, name: name, service: svc.Name, svc: svc, made: made, stdout: stdout, done: make(chan struct{})}
+}
+
+// pod is the name of the service's pod now.
+func (p *proc) pod() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.name
+}
+
+func (p *proc) ID() string { return p.s.ns + "/" + p.pod() }
 
 // Probed is the verdict of the pod's readiness probe, the service's
 // healthcheck (probes in manifest.go): its container is ready.
 func (p *proc) Probed() (bool, <-chan struct{}) {
-	pod, changed := p.s.podState(p.name)
+	pod, changed := p.s.podState(p.pod())
 	if pod == nil || pod.DeletionTimestamp != nil {
 		return false, changed
 	}
@@ -48,7 +69,7 @@ func (p *proc) Probed() (bool, <-chan struct{}) {
 // probes: it keeps the command's output in an event, not in the pod.
 func (p *proc) ProbeFailure(ctx context.Context) string {
 	events, err := p.s.cs.Core.Events(p.s.ns).List(ctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + p.name + ",reason=Unhealthy",
+		FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + p.pod() + ",reason=Unhealthy",
 	})
 	if err != nil {
 		return fmt.Sprintf("its healthcheck fails (the kubelet's report of it: %v)", err)
@@ -97,7 +118,7 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 	made := map[string]string{annotationSpec: s.digest(svc), annotationEnv: env}
 	kept, stale := s.earlier(svc, made)
 	if kept != nil {
-		return s.keep(svc, kept, stdout, stderr)
+		return s.keep(svc, kept, made, stdout, stderr)
 	}
 	for _, name := range stale {
 		if err := s.deletePod(name, svc.StopGrace); err != nil {
@@ -116,7 +137,7 @@ func (s *Sandbox) Start(ctx context.Context, svc *tandem.Service, stdout, stderr
 	if restored {
 		fmt.Fprintf(stdout, "tandem: %s starts from snapshot %s\n", svc.Name, s.spec.Restore[svc.Name])
 	}
-	p := &proc{s: s, name: svc.Name + "-" + suffix(), service: svc.Name, done: make(chan struct{})}
+	p := newProc(s, svc.Name+"-"+suffix(), svc, made, stdout)
 	if err := s.track(svc.Name, p); err != nil {
 		return nil, err
 	}
@@ -159,8 +180,8 @@ func (s *Sandbox) earlier(svc *tandem.Service, made map[string]string) (kept *co
 
 // keep takes over pod, which an earlier tandem started as this one would:
 // its output from now on, and its end, are this tandem's.
-func (s *Sandbox) keep(svc *tandem.Service, pod *corev1.Pod, stdout, stderr io.Writer) (tandem.Process, error) {
-	p := &proc{s: s, name: pod.Name, service: svc.Name, done: make(chan struct{})}
+func (s *Sandbox) keep(svc *tandem.Service, pod *corev1.Pod, made map[string]string, stdout, stderr io.Writer) (tandem.Process, error) {
+	p := newProc(s, pod.Name, svc, made, stdout)
 	if err := s.track(svc.Name, p); err != nil {
 		return nil, err
 	}
@@ -312,24 +333,103 @@ func drain(logs <-chan struct{}) {
 }
 
 // reap waits for the pod to end (or be deleted), records how, and removes
-// it: an ended pod has nothing more to give.
+// it: an ended pod has nothing more to give. A pod the cluster took away
+// is replaced first, unless Stop or Close asked for its end.
 func (p *proc) reap(logs <-chan struct{}, stderr io.Writer) {
 	s := p.s
-	t, gone, _ := s.awaitEnd(context.Background(), p.name)
-	switch {
-	case gone:
-		p.err = &tandem.ExitError{Code: 137, Signal: "SIGKILL"}
-	case couldNotRun(t):
-		p.err = exitError(t)
-		fmt.Fprintf(stderr, "tandem: %s could not start: %s\n", p.service, t.Message)
-	default:
-		p.err = exitError(t)
+	for {
+		name := p.pod()
+		pod, _ := s.awaitPod(context.Background(), name, func(pod *corev1.Pod) bool { _, ok := ended(pod); return ok })
+		why := disrupted(pod)
+		p.mu.Lock()
+		stopping := p.stopping
+		p.mu.Unlock()
+		if why != "" && !stopping && !s.isClosed() {
+			drain(logs)
+			s.forget(name, nil)
+			s.deletePod(name, 0)
+			switch next, err := p.replace(); {
+			case err != nil:
+				fmt.Fprintf(stderr, "tandem: %s: its pod %s was %s, and a new one did not start: %v\n", p.service, name, why, err)
+			case next != "":
+				fmt.Fprintf(stderr, "tandem: %s: its pod %s was %s; it runs again in pod %s\n", p.service, name, why, next)
+				logs = s.follow(next, p.stdout, time.Time{})
+				continue
+			}
+		}
+		var t *corev1.ContainerStateTerminated
+		if pod != nil {
+			t, _ = ended(pod)
+		}
+		switch {
+		case pod == nil:
+			p.err = &tandem.ExitError{Code: 137, Signal: "SIGKILL"}
+		case couldNotRun(t):
+			p.err = exitError(t)
+			fmt.Fprintf(stderr, "tandem: %s could not start: %s\n", p.service, t.Message)
+		default:
+			p.err = exitError(t)
+		}
+		drain(logs)
+		s.forget(name, nil)
+		s.deletePod(name, 0)
+		s.untrack(p.service, p)
+		close(p.done)
+		return
 	}
-	drain(logs)
-	s.forget(p.name, nil)
-	s.deletePod(p.name, 0)
-	s.untrack(p.service, p)
-	close(p.done)
+}
+
+// disrupted says why the cluster took pod away (nil: it was deleted
+// before its end was seen), "" when its container ended by itself.
+func disrupted(pod *corev1.Pod) string {
+	switch {
+	case pod == nil:
+		return "deleted"
+	case pod.Status.Reason == "Evicted":
+		return "evicted by its node (" + pod.Status.Message + ")"
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			return "taken away by the cluster (" + c.Reason + ")"
+		}
+	}
+	if pod.DeletionTimestamp != nil {
+		return "deleted"
+	}
+	return ""
+}
+
+// replace starts a new pod for the service, made as the one it replaces
+// was, and returns its name once its container runs; "" when Stop came
+// first.
+func (p *proc) replace() (string, error) {
+	s := p.s
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	name := p.service + "-" + suffix()
+	stopping := func(next string) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.stopping && next != "" {
+			p.name = next // what Stop deletes from now on
+		}
+		return p.stopping
+	}
+	if stopping(name) {
+		return "", nil
+	}
+	if _, err := s.cs.Core.Pods(s.ns).Apply(ctx, s.pod(name, p.svc, "service", nil).WithAnnotations(p.made), applyOptions); err != nil {
+		return "", err
+	}
+	if stopping("") { // Stop may have deleted it before it was made
+		s.deletePod(name, 0)
+		return "", nil
+	}
+	if err := s.awaitStart(ctx, name, p.svc); err != nil {
+		s.deletePod(name, 0)
+		return "", err
+	}
+	return name, nil
 }
 
 // deletePod deletes pod name, giving it grace to stop.
@@ -353,14 +453,18 @@ func (p *proc) Stop(ctx context.Context, grace time.Duration) error {
 		return p.err
 	default:
 	}
-	if err := p.s.deletePod(p.name, grace); err != nil {
+	p.mu.Lock()
+	p.stopping = true
+	name := p.name
+	p.mu.Unlock()
+	if err := p.s.deletePod(name, grace); err != nil {
 		return errorf("stop %s: %w", p.service, err)
 	}
 	select {
 	case <-p.done:
 		return p.err
 	case <-ctx.Done():
-		p.s.deletePod(p.name, 0)
+		p.s.deletePod(p.pod(), 0)
 		<-p.done
 		return p.err
 	}

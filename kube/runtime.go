@@ -8,7 +8,9 @@
 // Services run as Pods with restartPolicy Never, not as Deployments: the
 // supervisor applies Compose's restart policies and depends_on conditions
 // the same way on every runtime, and a Deployment would restart pods
-// behind its back. A service's environment is a Secret the Pod reads
+// behind its back. What a Deployment is for, a pod the cluster takes away
+// (a drained node, an eviction, a preemption, a deleted pod), tandem does
+// itself: it makes the pod again (process.go). A service's environment is a Secret the Pod reads
 // (envFrom), never part of a manifest. Everything is applied with
 // server-side apply, field manager "tandem".
 //

@@ -235,7 +235,7 @@ func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Co
 	host, _, _ := net.SplitHostPort(addr)
 	if s.rt.Dial == DialPortForward {
 		if p := s.procs.Get(host); p != nil {
-			return s.dialForward(ctx, p.name, port)
+			return s.dialForward(ctx, p.pod(), port)
 		}
 	} else if ip := s.podIP(host); ip != "" {
 		return s.dialer.DialContext(ctx, network, net.JoinHostPort(ip, port))
@@ -252,7 +252,7 @@ func (s *Sandbox) podIP(service string) string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if pod := s.pods[p.name]; pod != nil && pod.Status.Phase == corev1.PodRunning {
+	if pod := s.pods[p.pod()]; pod != nil && pod.Status.Phase == corev1.PodRunning {
 		return pod.Status.PodIP
 	}
 	return ""
