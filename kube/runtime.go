@@ -10,9 +10,9 @@
 // the same way on every runtime, and a Deployment would restart pods
 // behind its back. What a Deployment is for, a pod the cluster takes away
 // (a drained node, an eviction, a preemption, a deleted pod), tandem does
-// itself: it makes the pod again (process.go). A service's environment is a Secret the Pod reads
-// (envFrom), never part of a manifest. Everything is applied with
-// server-side apply, field manager "tandem".
+// itself: it makes the pod again (process.go). A service's environment is
+// a Secret the Pod reads (envFrom), never part of a manifest. Everything
+// is applied with server-side apply, field manager "tandem".
 //
 // Images run as written (image:), pulled as the cluster pulls them; build:
 // is not supported: CI builds and pushes the images, as the preview
