@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -65,7 +66,13 @@ func OfPid(pid int) (*os.File, error) {
 //
 // The connection stays on this machine, so unless d asks for TCP keep-alive
 // probes it gets none (Go's default costs four setsockopt calls per dial).
+// An IP literal (what Target returns) with a dialer that asks for nothing
+// more is dialed by dialLiteral, with the system calls alone; anything else
+// by net.Dialer.
 func DialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr string) (net.Conn, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil && plain(d) && (network == "tcp" || network == "tcp4" && ap.Addr().Is4() || network == "tcp6" && ap.Addr().Is6()) {
+		return dialLiteral(ctx, ns, d, network, ap)
+	}
 	dd := *d
 	if dd.KeepAlive == 0 {
 		dd.KeepAlive = -1
@@ -77,11 +84,7 @@ func DialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr strin
 	}
 	inside := true
 	leave := func() {
-		if err := unix.Setns(host, unix.CLONE_NEWNET); err != nil {
-			fmt.Fprintf(os.Stderr, "tandem: a thread cannot return to the host network namespace (%v): stopping\n", err)
-			os.Exit(70)
-		}
-		runtime.UnlockOSThread()
+		goHome()
 		inside = false
 	}
 	// The net package calls Control right after making the socket, before
@@ -111,4 +114,10 @@ func DialIn(ctx context.Context, ns *os.File, d *net.Dialer, network, addr strin
 		leave()
 	}
 	return c, err
+}
+
+// plain: d asks for nothing dialLiteral does not do (a local address, a
+// hook on the socket, keep-alive probes).
+func plain(d *net.Dialer) bool {
+	return d.LocalAddr == nil && d.Control == nil && d.ControlContext == nil && d.KeepAlive <= 0 && !d.KeepAliveConfig.Enable
 }
