@@ -15,13 +15,24 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-dev/tandem/internal/sysmon"
 	"github.com/tandem-dev/tandem/process"
 )
 
 func main() {
 	// First of all: this may be the process runtime's shim, re-executed.
 	process.Init()
+	keepMonitorAwake(os.Args[1:])
 	os.Exit(profiled(func() int { return Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
+}
+
+// keepMonitorAwake re-executes tandem up and tandem serve with the Go
+// runtime's system monitor kept out of deep sleep (package sysmon), and
+// takes the setting out of the environment of the re-executed process.
+func keepMonitorAwake(args []string) {
+	if !sysmon.Restore() && sysmon.Server(args) {
+		sysmon.Reexec()
+	}
 }
 
 // profiled runs f with a CPU profile written to $TANDEM_CPUPROFILE, if set:

@@ -22,6 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	process.Init()
 	if os.Getenv("TANDEM_TEST_MAIN") == "1" {
+		keepMonitorAwake(os.Args[1:])
 		os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	dir, err := os.MkdirTemp("", "tandem-test-builds-")

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -423,5 +424,41 @@ func TestKillNineLeavesNothingAndRestarts(t *testing.T) {
 	}
 	if code, out := run(t, "ps", "--data", data); code != 0 || !strings.Contains(out, "web") {
 		t.Errorf("ps after restart: %d %s", code, out)
+	}
+}
+
+// tandem up runs with the Go runtime's monitor kept out of deep sleep
+// (package sysmon): the same process re-executed with GODEBUG's schedtrace,
+// which none of its services or shims inherits.
+func TestUpKeepsTheRuntimeMonitorAwake(t *testing.T) {
+	needRoot(t)
+	if strings.Contains(os.Getenv("GODEBUG"), "schedtrace") {
+		t.Skip("GODEBUG sets schedtrace already")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	file, data := smallStack(t), t.TempDir()
+	p := start(t, "up", "-f", file, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--data", data)
+	p.waitOutput(t, "is up at", time.Minute)
+	environ := func(pid int) []string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		return strings.Split(string(b), "\x00")
+	}
+	// /proc/PID/environ is what the process was executed with.
+	if env := environ(p.cmd.Process.Pid); !slices.Contains(env, "GODEBUG=schedtrace=2147483647") {
+		t.Errorf("tandem up (pid %d) was not re-executed with GODEBUG=schedtrace=2147483647", p.cmd.Process.Pid) // its environment may hold secrets: not printed
+	}
+	procs := descendants(p.cmd.Process.Pid)
+	if len(procs) < 2 {
+		t.Fatalf("only %d processes under tandem", len(procs))
+	}
+	for pid := range procs {
+		for _, kv := range environ(pid) {
+			if strings.Contains(kv, "schedtrace") {
+				t.Errorf("pid %d inherited the setting", pid)
+			}
+		}
+	}
+	if out := p.out.String(); strings.Contains(out, "SCHED") {
+		t.Errorf("the runtime printed its scheduler trace:\n%s", out)
 	}
 }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package sysmon
+
+// Reexec does nothing off Linux.
+func Reexec() {}
