@@ -447,6 +447,14 @@ func TestUpKeepsTheRuntimeMonitorAwake(t *testing.T) {
 	if env := environ(p.cmd.Process.Pid); !slices.Contains(env, "GODEBUG=schedtrace=2147483647") {
 		t.Errorf("tandem up (pid %d) was not re-executed with GODEBUG=schedtrace=2147483647", p.cmd.Process.Pid) // its environment may hold secrets: not printed
 	}
+	// Still named after its program, as ps and top show it.
+	want := filepath.Base(os.Args[0])
+	if len(want) > 15 {
+		want = want[:15]
+	}
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.cmd.Process.Pid)); strings.TrimSpace(string(comm)) != want {
+		t.Errorf("tandem up is named %q, want %q", strings.TrimSpace(string(comm)), want)
+	}
 	procs := descendants(p.cmd.Process.Pid)
 	if len(procs) < 2 {
 		t.Fatalf("only %d processes under tandem", len(procs))

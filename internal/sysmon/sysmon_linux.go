@@ -16,5 +16,11 @@ func Reexec() {
 	if !ok {
 		return
 	}
-	_ = syscall.Exec("/proc/self/exe", os.Args, env)
+	// The program's own path, not /proc/self/exe: the process is named
+	// after the file it runs ("tandem" in ps and top, not "exe").
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	_ = syscall.Exec(exe, os.Args, env)
 }
