@@ -172,7 +172,10 @@ func (x *exchange) connect(u *upstream, fresh, check bool) (*upConn, bool, error
 			return c, true, nil
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// One context, canceled when the client leaves, ends at the dial
+	// timeout: a dial per request to servers that close every connection
+	// pays for it each time.
+	ctx, cancel := context.WithTimeout(context.Background(), x.g.opts.DialTimeout)
 	defer cancel()
 	if !x.setCancel(cancel) {
 		return nil, false, errClientGone

@@ -105,10 +105,9 @@ func (u *upstream) takeIdle(now time.Time, check bool) *upConn {
 	}
 }
 
-// dial connects through the site's Dial, within the dial timeout.
+// dial connects through the site's Dial, within ctx's deadline (the dial
+// timeout).
 func (u *upstream) dial(ctx context.Context) (*upConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, u.pool.g.opts.DialTimeout)
-	defer cancel()
 	c, err := u.pool.dial(ctx, "tcp", u.target)
 	if err != nil {
 		return nil, &dialError{err: err, timeout: ctx.Err() == context.DeadlineExceeded || isTimeout(err)}
