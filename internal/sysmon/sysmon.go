@@ -6,8 +6,8 @@
 // which wakes it (a futex wake on the request's path) and resets its period
 // to 20 µs: it polls every 20 µs while the request is served, and sleeps
 // again. That is several thread wake-ups a request: a fifth of the
-// gateway's CPU per request on the /api/ hop, and as much again of what
-// copying the services' logs costs (docs/benchmarks.md). The period is
+// gateway's CPU per request on the /api/ hop, and two fifths of what
+// copying a service's log line costs (docs/benchmarks.md). The period is
 // fixed (golang/go#18236); the one setting that keeps the monitor out of
 // deep sleep is GODEBUG's schedtrace, which the runtime reads only when it
 // starts. So the server re-executes itself once with it, set to the
