@@ -26,7 +26,7 @@ func (x *exchange) body(c *upConn, br *bufio.Reader, resp *fasthttp.Response, he
 			_ = c.SetReadDeadline(time.Time{})
 			return &upBody{x: x, conn: c, br: br}, nil
 		}
-		x.release(c, keepAlive && br.Buffered() == 0)
+		x.releaseSpent(c, keepAlive && br.Buffered() == 0)
 		releaseReader(br)
 		return nil, nil
 	}
@@ -40,7 +40,7 @@ func (x *exchange) body(c *upConn, br *bufio.Reader, resp *fasthttp.Response, he
 			}
 			return nil, x.fail(failure{http.StatusBadGateway, x.route.Service + " did not send a valid response", "bad_response"}, err)
 		}
-		x.release(c, keepAlive && br.Buffered() == 0)
+		x.releaseSpent(c, keepAlive && br.Buffered() == 0)
 		releaseReader(br)
 		return nil, nil
 	}

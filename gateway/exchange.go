@@ -36,6 +36,7 @@ type exchange struct {
 
 	mu     sync.Mutex
 	conn   net.Conn           // the upstream connection in use
+	spent  net.Conn           // read to its end, closed once the response is out
 	cancel context.CancelFunc // aborts a dial in progress
 	gone   bool               // the client left
 	ended  bool
@@ -147,6 +148,10 @@ func (x *exchange) finish() {
 	x.conn, x.cancel = nil, nil
 	x.mu.Unlock()
 	x.watch.stop()
+	if x.spent != nil {
+		x.spent.Close()
+		x.spent = nil
+	}
 
 	g := x.g
 	d := time.Since(x.start)
@@ -176,7 +181,9 @@ func (x *exchange) finish() {
 		if x.err != nil && status != StatusClientClosedRequest {
 			level = slog.LevelWarn
 		}
-		if g.log.Enabled(context.Background(), level) {
+		// The record is handed to the handler as Logger.LogAttrs would, less
+		// the caller's program counter it looks up for a source nobody logs.
+		if h := g.log.Handler(); h.Enabled(context.Background(), level) {
 			attrs := []slog.Attr{
 				slog.String("site", siteName),
 				slog.String("route", prefix),
@@ -197,7 +204,9 @@ func (x *exchange) finish() {
 			if level == slog.LevelWarn {
 				attrs = append(attrs, slog.String("error", x.err.Error()))
 			}
-			g.log.LogAttrs(context.Background(), level, "request", attrs...)
+			r := slog.NewRecord(time.Now(), level, "request", 0)
+			r.AddAttrs(attrs...)
+			_ = h.Handle(context.Background(), r)
 		}
 	}
 	// Fields a late watcher callback reads are reset under the lock; the

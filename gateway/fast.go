@@ -194,11 +194,28 @@ func lingerFast(c net.Conn) {
 	}
 }
 
+// finishFast ends the exchange once fasthttp has written the response: the
+// access log, the Observer and closing a spent upstream connection are not
+// paid for before the client has its answer. fasthttp closes a request's
+// user values that are io.Closers after the response is flushed, and
+// whenever it lets go of the request otherwise (a failed write, a
+// hijack).
 func (x *exchange) finishFast(ctx *fasthttp.RequestCtx) {
 	if x.g.srv.closing.Load() {
 		ctx.SetConnectionClose()
 	}
-	x.finish()
+	x.unwatch()
+	ctx.SetUserValue(finishKey{}, (*finisher)(x))
+}
+
+type finishKey struct{}
+
+// finisher is an exchange that finishes when fasthttp closes it.
+type finisher exchange
+
+func (f *finisher) Close() error {
+	(*exchange)(f).finish()
+	return nil
 }
 
 func (x *exchange) siteName() string {

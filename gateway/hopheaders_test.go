@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tandem-dev/tandem"
@@ -66,6 +70,50 @@ func TestHopByHopHeaders(t *testing.T) {
 		}
 		if v := res.Header.Get("X-End-To-End"); v != "kept" {
 			t.Errorf("client received X-End-To-End %q", v)
+		}
+	})
+}
+
+// gunicorn's sync workers answer every request with "Connection: close" and
+// close their end: that ends the service's connection, never the client's,
+// and a new one is dialed for each request.
+func TestServiceConnectionCloseStaysWithTheService(t *testing.T) {
+	eachPath(t, func(t *testing.T, v via) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		var accepted atomic.Int32
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				go func() {
+					defer c.Close()
+					if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nServer: gunicorn\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\nok")
+				}()
+			}
+		}()
+		h := newHarness(t, v, Options{}, []tandem.Route{webRoute}, nil)
+		h.setAddr("web:3000", ln.Addr().String())
+		for i := range 3 {
+			res, body := h.get("/")
+			if res.StatusCode != 200 || body != "ok" {
+				t.Fatalf("request %d: %d %q", i, res.StatusCode, body)
+			}
+			if res.Close || res.Header.Get("Connection") != "" {
+				t.Errorf("request %d: the client was told Connection %q (close: %v)", i, res.Header.Get("Connection"), res.Close)
+			}
+		}
+		if n := accepted.Load(); n != 3 {
+			t.Errorf("the service accepted %d connections, want 3", n)
 		}
 	})
 }

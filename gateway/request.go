@@ -315,7 +315,13 @@ func (r *request) check() ([]byte, *answer) {
 var hopNames = [...]string{"connection", "keep-alive", "proxy-", "te", "trailer", "upgrade", "expect", "http2-settings", "transfer-encoding"}
 
 func isHopName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
 	for _, n := range hopNames {
+		if name[0]|0x20 != n[0] {
+			continue // every response header is asked about: most differ here
+		}
 		if n[len(n)-1] == '-' && hasPrefixFold(name, n) || len(name) == len(n) && hasPrefixFold(name, n) {
 			return true
 		}

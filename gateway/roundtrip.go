@@ -306,6 +306,19 @@ func (x *exchange) drop(c net.Conn) {
 	c.Close()
 }
 
+// releaseSpent is release for a connection whose response has been read
+// whole: one the service keeps open goes back to the pool at once, and one
+// it closed is closed only after the response went out (finish), so that
+// the close is not paid for before the client has its answer.
+func (x *exchange) releaseSpent(c *upConn, reuse bool) {
+	if reuse {
+		x.release(c, true)
+		return
+	}
+	x.setConn(nil)
+	x.spent = c
+}
+
 // release ends the exchange's use of c: back to the pool when the response
 // was read to its end on a connection the service keeps open.
 func (x *exchange) release(c *upConn, reuse bool) {
