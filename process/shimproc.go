@@ -31,8 +31,13 @@ func startShim(cfg shimConfig, ns *os.File, files []*os.File, stdin io.Reader, s
 	if err != nil {
 		return nil, err
 	}
+	stdout, stderr, pipes, err := childOutput(stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
 	rd, wr, err := os.Pipe()
 	if err != nil {
+		closePipes(pipes)
 		return nil, err
 	}
 	defer rd.Close()
@@ -58,18 +63,22 @@ func startShim(cfg shimConfig, ns *os.File, files []*os.File, stdin io.Reader, s
 	err = cmd.Start()
 	wr.Close()
 	if err != nil {
+		closePipes(pipes)
 		return nil, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
 	}
+	started(pipes)
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	if t != nil {
 		if err := t.track(p); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
+			drain(pipes)
 			return nil, err
 		}
 	}
 	go func() {
 		p.err = exitError(cmd.Wait())
+		drain(pipes)
 		if t != nil {
 			t.untrack(p)
 		}
