@@ -38,6 +38,32 @@ func TestClientDisconnectBeforeResponse(t *testing.T) {
 	})
 }
 
+// A client that leaves while the gateway is still connecting to the
+// service ends the dial too: it does not wait out the dial timeout.
+func TestClientDisconnectDuringDial(t *testing.T) {
+	eachPath(t, func(t *testing.T, v via) {
+		h := newHarness(t, v, Options{DialTimeout: time.Minute}, []tandem.Route{apiRoute}, nil)
+		h.setAddr("api:8000", "hang")
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			for h.hanging.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.URL+"/api/slow/", nil)
+		if _, err := h.client().Do(req); err == nil {
+			t.Fatal("request succeeded after cancel")
+		}
+		for deadline := time.Now().Add(5 * time.Second); h.hanging.Load() > 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the dial still waits after the client left")
+			}
+		}
+		wantQuiet499(t, h, "/api/slow/")
+	})
+}
+
 // The same when the client leaves halfway through a streamed response.
 func TestClientDisconnectMidStream(t *testing.T) {
 	stream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -71,8 +71,9 @@ type harness struct {
 	site *Site
 	addr map[string]string // "api:8000" → "127.0.0.1:41234"
 
-	mu    sync.Mutex
-	dials int
+	mu      sync.Mutex
+	dials   int
+	hanging atomic.Int32 // dials to "hang" still waiting
 }
 
 // newHarness serves routes, with services ("api:8000" → handler) started as
@@ -144,6 +145,8 @@ func (h *harness) dial(ctx context.Context, network, addr string) (net.Conn, err
 	case !ok:
 		return nil, fmt.Errorf("no service at %s", addr)
 	case real == "hang": // a namespace whose packets go nowhere
+		h.hanging.Add(1)
+		defer h.hanging.Add(-1)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}

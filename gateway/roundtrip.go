@@ -172,16 +172,12 @@ func (x *exchange) connect(u *upstream, fresh, check bool) (*upConn, bool, error
 			return c, true, nil
 		}
 	}
-	// One context, canceled when the client leaves, ends at the dial
-	// timeout: a dial per request to servers that close every connection
-	// pays for it each time.
-	ctx, cancel := context.WithTimeout(context.Background(), x.g.opts.DialTimeout)
-	defer cancel()
-	if !x.setCancel(cancel) {
+	if x.isGone() {
 		return nil, false, errClientGone
 	}
+	ctx := &dialContext{x: x, deadline: time.Now().Add(x.g.opts.DialTimeout)}
 	c, err := u.dial(ctx)
-	x.setCancel(nil)
+	ctx.end()
 	if err != nil {
 		return nil, false, err
 	}
@@ -190,6 +186,70 @@ func (x *exchange) connect(u *upstream, fresh, check bool) (*upConn, bool, error
 		return nil, false, errClientGone
 	}
 	return c, false, nil
+}
+
+// dialContext is the context of an exchange's dial: done at the dial
+// timeout, or when the client leaves. A dial on loopback connects without
+// waiting and only asks Err; so the real context, with its timer, is made
+// only when something asks for Done. A dial per request to servers that
+// close every connection paid for it each time.
+type dialContext struct {
+	x        *exchange
+	deadline time.Time
+
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+	over   bool // end was called: x is no longer this dial's
+}
+
+func (c *dialContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *dialContext) Value(any) any               { return nil }
+func (c *dialContext) Done() <-chan struct{}       { return c.made().Done() }
+
+func (c *dialContext) Err() error {
+	c.mu.Lock()
+	ctx, over := c.ctx, c.over
+	c.mu.Unlock()
+	switch {
+	case ctx != nil:
+		return ctx.Err()
+	case over:
+		return context.Canceled
+	case c.x.isGone():
+		return context.Canceled
+	case !time.Now().Before(c.deadline):
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// made returns the real context, made on first use and canceled by the
+// client leaving (at once if it already has).
+func (c *dialContext) made() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithDeadline(context.Background(), c.deadline)
+		if c.over || !c.x.setCancel(c.cancel) {
+			c.cancel()
+		}
+	}
+	return c.ctx
+}
+
+// end releases the real context, if one was made, once the dial is over.
+// What a dialer left behind sees only the real context from then on, never
+// the exchange, which serves other requests later.
+func (c *dialContext) end() {
+	c.mu.Lock()
+	cancel := c.cancel
+	c.over = true
+	c.mu.Unlock()
+	if cancel != nil {
+		c.x.setCancel(nil)
+		cancel()
+	}
 }
 
 type writeError struct{ err error }
