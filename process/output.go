@@ -114,12 +114,17 @@ func closePipes(pipes []*outputPipe) {
 func drain(pipes []*outputPipe) {
 	limit := time.NewTimer(outputDrain)
 	defer limit.Stop()
+	expired := false
 	for _, o := range pipes {
-		select {
-		case <-o.done:
-		case <-limit.C:
-			o.r.Close()
-			<-o.done
+		if !expired {
+			select {
+			case <-o.done:
+				continue
+			case <-limit.C:
+				expired = true
+			}
 		}
+		o.r.Close()
+		<-o.done
 	}
 }

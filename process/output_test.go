@@ -7,8 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tandem-dev/tandem"
 	"github.com/tandem-dev/tandem/internal/testutil"
@@ -65,4 +70,35 @@ func tail(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// A writer that got out of the shim's PID namespace (handed the pipe by a
+// process inside, say) keeps the pipe open: drain gives up on it, and on
+// every other pipe, instead of waiting for ever.
+func TestDrainGivesUpOnWritersThatGotAway(t *testing.T) {
+	var pipes []*outputPipe
+	for range 2 {
+		o, err := newOutputPipe(io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd, err := unix.Dup(int(o.w.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		away := os.NewFile(uintptr(fd), "away")
+		t.Cleanup(func() { away.Close() })
+		pipes = append(pipes, o)
+	}
+	started(pipes)
+	done := make(chan struct{})
+	go func() {
+		drain(pipes)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("drain still waits for writers that got away")
+	}
 }
