@@ -21,10 +21,10 @@ func cleanResponseHeader(h *fasthttp.ResponseHeader) (keepAlive bool) {
 	}
 	upgrade := h.StatusCode() == http.StatusSwitchingProtocols
 	// One pass to learn whether there is anything to drop at all: most
-	// responses have nothing hop-by-hop.
-	// fasthttp keeps "Connection: close" (what gunicorn's sync workers send
-	// on every response) as a flag, and VisitAll reports it as this very
-	// pair: the flag alone is cleared below, without the slow path.
+	// responses have nothing hop-by-hop. "Connection: close", which
+	// gunicorn's sync workers send on every response, fasthttp keeps as a
+	// flag that VisitAll reports as this very pair: the flag alone is
+	// cleared, without the slow path.
 	special := false
 	h.VisitAll(func(k, v []byte) {
 		special = special || isHopName(k) && !(string(k) == "Connection" && string(v) == "close")
