@@ -3,7 +3,6 @@
 package process
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +65,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func tail(s string) string {
-	if i := bytes.LastIndexByte([]byte(s[:max(0, len(s)-1)]), '\n'); i >= 0 {
+	if i := strings.LastIndexByte(s[:max(0, len(s)-1)], '\n'); i >= 0 {
 		return s[i+1:]
 	}
 	return s
