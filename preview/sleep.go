@@ -64,6 +64,13 @@ func (n *nap) set(s napState) {
 	n.changed = make(chan struct{})
 }
 
+// gone reports whether the instance stopped for good.
+func (n *nap) gone() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state == napGone
+}
+
 // Awake reports whether the instance's services run. It is cheap: the
 // gateway asks on every request.
 func (in *Instance) Awake() bool { return in.nap.awake.Load() }
@@ -246,6 +253,11 @@ func (m *Manager) sleep(in *Instance) {
 		m.log.Warn("sleep", "preview", in.Preview, "err", err)
 	}
 	cancel()
+	// Recorded before anyone can see it asleep, as a wake is; not for an
+	// instance replaced or destroyed meanwhile.
+	if !n.gone() {
+		m.event(in.Preview, "asleep", fmt.Sprintf("no request for %s: its services stopped in %s", idle.Round(time.Second), time.Since(began).Round(time.Millisecond)))
+	}
 	n.mu.Lock()
 	in.sup.CompareAndSwap(sup, nil)
 	if n.state == napGone {
@@ -259,7 +271,6 @@ func (m *Manager) sleep(in *Instance) {
 		n.set(napWaking)
 	}
 	n.mu.Unlock()
-	m.event(in.Preview, "asleep", fmt.Sprintf("no request for %s: its services stopped in %s", idle.Round(time.Second), time.Since(began).Round(time.Millisecond)))
 	if wanted {
 		go m.wake(in)
 	}
@@ -269,6 +280,11 @@ func (m *Manager) sleep(in *Instance) {
 func (m *Manager) wake(in *Instance) {
 	began := time.Now()
 	sup, err := m.wakeUp(in)
+	if err == nil && !in.nap.gone() {
+		// Recorded before the requests held for the wake go through: whoever
+		// has the preview's answer finds the wake among its events.
+		m.event(in.Preview, "awake", fmt.Sprintf("woken in %s", time.Since(began).Round(time.Millisecond)))
+	}
 	n := &in.nap
 	n.mu.Lock()
 	n.tries++
@@ -292,9 +308,7 @@ func (m *Manager) wake(in *Instance) {
 	if err != nil {
 		m.log.Warn("wake", "preview", in.Preview, "err", err)
 		m.event(in.Preview, "error", "could not wake: "+err.Error())
-		return
 	}
-	m.event(in.Preview, "awake", fmt.Sprintf("woken in %s", time.Since(began).Round(time.Millisecond)))
 }
 
 func (m *Manager) wakeUp(in *Instance) (*supervisor.Supervisor, error) {

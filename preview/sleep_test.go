@@ -52,6 +52,18 @@ func (h *harness) routed(host string) *Instance {
 	return h.routes[host]
 }
 
+// slowEvents takes its time to record a preview's falling asleep and waking,
+// as a loaded machine's database may: whoever sees it asleep, or is let
+// through by its wake, must still find that among its events.
+type slowEvents struct{ tandem.PreviewStore }
+
+func (s slowEvents) AddEvent(ctx context.Context, e tandem.Event) (tandem.Event, error) {
+	if e.Kind == "asleep" || e.Kind == "awake" {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return s.PreviewStore.AddEvent(ctx, e)
+}
+
 // An idle preview sleeps: nothing of it runs, its files stay, its host
 // stays routed; a request wakes it with its data, after a restart of the
 // server too. The caches meanwhile keep what it uses, however small their
@@ -66,6 +78,7 @@ func TestIdlePreviewSleepsWakesAndKeepsItsCaches(t *testing.T) {
 	data := t.TempDir()
 	opts := func(o *Options) {
 		o.SleepAfter, o.CacheLimit = 2*time.Second, 1
+		o.Store = slowEvents{o.Store}
 		o.SnapshotPath = func(id string) string { return filepath.Join(data, "cache", "snapshots", "process", id) }
 	}
 	h := newHarness(t, data, src, opts)
@@ -92,6 +105,9 @@ func TestIdlePreviewSleepsWakesAndKeepsItsCaches(t *testing.T) {
 		return ""
 	}
 	eventually(t, "pr-1 to sleep", time.Minute, asleep)
+	if events, _ := h.m.Events(ctx, "pr-1", 0); !hasKind(events, "asleep") {
+		t.Errorf("asleep, and none of its %d events says so", len(events))
+	}
 	if h.m.Instance("pr-1") != nil || h.routed(host) != in || in.Awake() {
 		t.Fatal("an asleep preview is shown running, or lost its route")
 	}
