@@ -280,12 +280,12 @@ func (m *Manager) sleep(in *Instance) {
 func (m *Manager) wake(in *Instance) {
 	began := time.Now()
 	sup, err := m.wakeUp(in)
-	if err == nil && !in.nap.gone() {
+	n := &in.nap
+	if err == nil && !n.gone() {
 		// Recorded before the requests held for the wake go through: whoever
 		// has the preview's answer finds the wake among its events.
 		m.event(in.Preview, "awake", fmt.Sprintf("woken in %s", time.Since(began).Round(time.Millisecond)))
 	}
-	n := &in.nap
 	n.mu.Lock()
 	n.tries++
 	if n.state == napGone { // destroyed, replaced or closing meanwhile
