@@ -5,24 +5,38 @@ package process
 import (
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A service that logs a line per request would otherwise wake tandem once
-// a request to copy it, on top of the request itself: os/exec reads its
-// pipe as soon as anything is in it. outputPipe reads a command's output
-// itself, and after a read that did not fill its buffer waits gather
-// before reading again: lines arrive at most gather late, the pipe's 64 KiB
-// hold what comes meanwhile, and a busy service costs a wakeup a gather,
-// not a line.
+// a request to copy it, on top of the request itself. So outputPipe reads a
+// command's output itself, and after a read that did not fill its buffer
+// waits gather before reading again: lines arrive at most gather late, the
+// pipe's 64 KiB hold what comes meanwhile, and a busy service costs a
+// wakeup a gather, not a line.
+//
+// That needs the pipe kept out of Go's network poller. os.Pipe registers
+// its read end there, edge-triggered, for good, and the kernel reports
+// every write to a pipe so registered: each line woke the poller's thread
+// even while the copy slept. So the read end is a bare descriptor,
+// non-blocking, and when it is empty the copy waits in poll(2) on its own
+// thread: a thread a pipe while its service is quiet, none while it sleeps
+// between reads.
 const (
 	gather      = 20 * time.Millisecond
 	outputDrain = 2 * time.Second // after the shim ends, for what is left
 )
 
 type outputPipe struct {
-	r, w *os.File
+	r    int      // read end: tandem's, non-blocking, never polled by the runtime
+	w    *os.File // write end: the child's, blocking
+	stop int      // an eventfd, written to wake the copy's wait when it is to end
 	done chan struct{}
+
+	ending atomic.Bool
 }
 
 // childOutput returns what the child is given as stdout and stderr for w
@@ -62,34 +76,79 @@ func sameWriter(a, b io.Writer) (same bool) {
 }
 
 func newOutputPipe(dst io.Writer) (*outputPipe, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	var p [2]int
+	// Both ends blocking: O_NONBLOCK would be the child's too, and a
+	// program writing to a full pipe would get EAGAIN instead of waiting.
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("pipe2", err)
 	}
-	o := &outputPipe{r: r, w: w, done: make(chan struct{})}
+	// Only the read end's description is made non-blocking.
+	if err := unix.SetNonblock(p[0], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	// A blocking descriptor: os.NewFile leaves it out of the poller too.
+	o := &outputPipe{r: p[0], w: os.NewFile(uintptr(p[1]), "|1"), stop: stop, done: make(chan struct{})}
 	go o.copy(dst)
 	return o, nil
 }
 
-// copy writes what the pipe gives to dst until every writer has closed it
-// (or wait gave up on them). A write error does not stop the reading: the
-// command must never block on output nobody takes.
+// copy writes what the pipe gives to dst until every writer has closed it,
+// or end is called. A write error does not stop the reading: the command
+// must never block on output nobody takes.
 func (o *outputPipe) copy(dst io.Writer) {
 	defer close(o.done)
-	defer o.r.Close()
+	defer unix.Close(o.stop)
+	defer unix.Close(o.r)
 	buf := make([]byte, 32<<10)
-	for {
-		n, err := o.r.Read(buf)
-		if n > 0 {
+	for !o.ending.Load() {
+		n, err := unix.Read(o.r, buf)
+		switch {
+		case n > 0:
 			dst.Write(buf[:n])
-		}
-		if err != nil {
+			if n < len(buf) {
+				time.Sleep(gather)
+			}
+		case err == nil: // every writer closed it
+			return
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			if !o.wait() {
+				return
+			}
+		default:
 			return
 		}
-		if n < len(buf) {
-			time.Sleep(gather)
-		}
 	}
+}
+
+// wait blocks the calling thread until the pipe has something to read (or
+// every writer closed it); false: the copy is to end.
+func (o *outputPipe) wait() bool {
+	fds := []unix.PollFd{{Fd: int32(o.r), Events: unix.POLLIN}, {Fd: int32(o.stop), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && fds[1].Revents == 0
+	}
+}
+
+// end tells the copy to stop reading, whoever still holds the write end,
+// and waits for it.
+func (o *outputPipe) end() {
+	if !o.ending.Swap(true) {
+		unix.Write(o.stop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
+	<-o.done
 }
 
 // started closes tandem's copies of the pipes' write ends: the child has
@@ -124,7 +183,6 @@ func drain(pipes []*outputPipe) {
 				expired = true
 			}
 		}
-		o.r.Close()
-		<-o.done
+		o.end()
 	}
 }

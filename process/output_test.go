@@ -101,3 +101,59 @@ func TestDrainGivesUpOnWritersThatGotAway(t *testing.T) {
 		t.Fatal("drain still waits for writers that got away")
 	}
 }
+
+// A pipe being gathered is not in the runtime's network poller: there,
+// every line the service wrote would wake one of tandem's threads, even
+// while the copy sleeps between reads.
+func TestOutputPipeIsNotPolledByTheRuntime(t *testing.T) {
+	// A pollable file first, so that the runtime's epoll exists and the
+	// check below can see what it watches.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	o, err := newOutputPipe(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		started([]*outputPipe{o})
+		<-o.done
+	}()
+	watched := polledFDs(t)
+	if !watched[int(pr.Fd())] {
+		t.Fatalf("the check cannot see the runtime's poller: os.Pipe's fd %d is not among %v", pr.Fd(), watched)
+	}
+	if watched[o.r] {
+		t.Errorf("the output pipe's read end (fd %d) is in the runtime's poller", o.r)
+	}
+}
+
+// polledFDs returns the descriptors that this process's epoll instances
+// watch, from /proc/self/fdinfo.
+func polledFDs(t *testing.T) map[int]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := map[int]bool{}
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			var fd int
+			if _, err := fmt.Sscanf(line, "tfd: %d", &fd); err == nil {
+				fds[fd] = true
+			}
+		}
+	}
+	return fds
+}
