@@ -5,6 +5,7 @@ package process
 import (
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,10 +34,11 @@ const (
 type outputPipe struct {
 	r    int      // read end: tandem's, non-blocking, never polled by the runtime
 	w    *os.File // write end: the child's, blocking
-	stop int      // an eventfd, written to wake the copy's wait when it is to end
 	done chan struct{}
 
 	ending atomic.Bool
+	mu     sync.Mutex
+	stop   int // an eventfd, written to wake the copy's wait when it is to end; -1 once closed
 }
 
 // childOutput returns what the child is given as stdout and stderr for w
@@ -105,7 +107,14 @@ func newOutputPipe(dst io.Writer) (*outputPipe, error) {
 // must never block on output nobody takes.
 func (o *outputPipe) copy(dst io.Writer) {
 	defer close(o.done)
-	defer unix.Close(o.stop)
+	defer func() {
+		// Under mu: end must never write to the number once it is free
+		// for another file.
+		o.mu.Lock()
+		unix.Close(o.stop)
+		o.stop = -1
+		o.mu.Unlock()
+	}()
 	defer unix.Close(o.r)
 	buf := make([]byte, 32<<10)
 	for !o.ending.Load() {
@@ -145,9 +154,12 @@ func (o *outputPipe) wait() bool {
 // end tells the copy to stop reading, whoever still holds the write end,
 // and waits for it.
 func (o *outputPipe) end() {
-	if !o.ending.Swap(true) {
+	o.ending.Store(true)
+	o.mu.Lock()
+	if o.stop >= 0 {
 		unix.Write(o.stop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	}
+	o.mu.Unlock()
 	<-o.done
 }
 

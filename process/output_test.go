@@ -157,3 +157,39 @@ func polledFDs(t *testing.T) map[int]bool {
 	}
 	return fds
 }
+
+// Once the copy has ended, its descriptors' numbers are free for other
+// files: ending it again must not write to whatever got them.
+func TestEndAfterTheCopyEndedWritesNowhere(t *testing.T) {
+	o, err := newOutputPipe(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	stop := o.stop
+	o.mu.Unlock()
+	started([]*outputPipe{o})
+	<-o.done // every writer closed it: the copy closed its descriptors
+	var files []*os.File
+	for range 4 { // the lowest free numbers, the copy's among them
+		f, err := os.CreateTemp(t.TempDir(), "reused")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	reused := false
+	for _, f := range files {
+		reused = reused || int(f.Fd()) == stop
+	}
+	if !reused {
+		t.Skipf("no file got the eventfd's number %d", stop)
+	}
+	o.end()
+	for _, f := range files {
+		if st, err := f.Stat(); err != nil || st.Size() != 0 {
+			t.Errorf("%s (fd %d): %v, %d bytes written", f.Name(), f.Fd(), err, st.Size())
+		}
+	}
+}
