@@ -188,8 +188,12 @@ func TestEndAfterTheCopyEndedWritesNowhere(t *testing.T) {
 	}
 	o.end()
 	for _, f := range files {
-		if st, err := f.Stat(); err != nil || st.Size() != 0 {
-			t.Errorf("%s (fd %d): %v, %d bytes written", f.Name(), f.Fd(), err, st.Size())
+		st, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() != 0 {
+			t.Errorf("%s (fd %d): %d bytes written", f.Name(), f.Fd(), st.Size())
 		}
 	}
 }
